@@ -1,0 +1,107 @@
+//! Blobs and their links to repositories.
+
+use sqlx::Row;
+use wharf_oci::Digest;
+
+use crate::{Db, DbError, RepoId, now};
+
+impl Db {
+    /// The size of a blob if the repository may serve it.
+    pub async fn repo_blob_size(
+        &self,
+        repo: RepoId,
+        digest: &Digest,
+    ) -> Result<Option<u64>, DbError> {
+        let row = sqlx::query(
+            "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
+             WHERE rb.repo_id = ? AND rb.digest = ?",
+        )
+        .bind(repo.0)
+        .bind(digest.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| r.get::<i64, _>(0) as u64))
+    }
+
+    /// The size of a blob stored anywhere.
+    pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, DbError> {
+        let row = sqlx::query("SELECT size FROM blobs WHERE digest = ?")
+            .bind(digest.to_string())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.get::<i64, _>(0) as u64))
+    }
+
+    /// Records a verified blob and links it to the repository; ends the upload session, if
+    /// any, in the same transaction.
+    pub async fn commit_blob(
+        &self,
+        repo: RepoId,
+        digest: &Digest,
+        size: u64,
+        upload: Option<&wharf_oci::UploadId>,
+    ) -> Result<(), DbError> {
+        let now = now();
+        let d = digest.to_string();
+        let mut tx = self.write.begin().await?;
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING")
+            .bind(&d)
+            .bind(size as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(repo.0)
+            .bind(&d)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(id) = upload {
+            sqlx::query("DELETE FROM uploads WHERE id = ?")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Links a blob that `from` holds into `repo` (cross-repository mount). Returns the size,
+    /// or `None` when `from` does not hold the blob.
+    pub async fn mount_blob(
+        &self,
+        repo: RepoId,
+        from: RepoId,
+        digest: &Digest,
+    ) -> Result<Option<u64>, DbError> {
+        let d = digest.to_string();
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
+            "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
+             WHERE rb.repo_id = ? AND rb.digest = ?",
+        )
+        .bind(from.0)
+        .bind(&d)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(repo.0)
+            .bind(&d)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(row.get::<i64, _>(0) as u64))
+    }
+
+    /// Unlinks a blob from a repository. Returns whether it was linked.
+    pub async fn unlink_blob(&self, repo: RepoId, digest: &Digest) -> Result<bool, DbError> {
+        let r = sqlx::query("DELETE FROM repo_blobs WHERE repo_id = ? AND digest = ?")
+            .bind(repo.0)
+            .bind(digest.to_string())
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,94 @@
+//! wharf's metadata database. Only this crate knows SQL. Queries are grouped by aggregate
+//! (repositories, blobs, manifests and tags, uploads); callers speak in domain types.
+//!
+//! SQLite is the embedded default: one writer connection (SQLite serialises writers anyway,
+//! and a single connection avoids busy retries) and a pool of readers in WAL mode.
+
+mod blobs;
+mod manifests;
+mod repos;
+mod uploads;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use manifests::{ManifestRecord, NewManifest, PutOutcome, Referrer};
+pub use uploads::UploadRow;
+
+/// A repository's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RepoId(pub i64);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A manifest names blobs or child manifests the repository does not hold.
+    #[error("manifest references content that is not in the repository: {}", .0.join(", "))]
+    MissingReferences(Vec<String>),
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The metadata database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+/// Seconds since the Unix epoch; all stored times use it.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Db {
+    /// Opens (creating if missing) the SQLite database at `path` and runs the embedded
+    /// migrations.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, DbError> {
+        let opts = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed transaction survives power loss, which is what a 201 promises.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-16000");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await?;
+        SQLITE_MIGRATIONS.run(&write).await?;
+        let readers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4)) as u32;
+        let read = SqlitePoolOptions::new()
+            .max_connections(readers)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(Self { read, write })
+    }
+
+    /// Cheap liveness probe for `/healthz`.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}

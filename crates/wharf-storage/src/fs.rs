@@ -1,0 +1,351 @@
+//! The filesystem backend: `blobs/<alg>/<ab>/<hex>` for content, `uploads/<id>` for sessions.
+//! Blocking file I/O runs on tokio's blocking pool; body bytes cross over a bounded channel so
+//! network reads, hashing and disk writes overlap without buffering a blob in memory.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use wharf_oci::{ByteRange, Digest, DigestAlgorithm, Hasher, UploadId};
+
+use crate::{Appended, ByteStream, StorageError};
+
+const WRITE_BUFFER: usize = 1 << 20;
+const READ_CHUNK: usize = 512 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct FsStore {
+    root: PathBuf,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |source| StorageError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(StorageError::Body(std::io::Error::other(e))))
+}
+
+impl FsStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        let root = root.into();
+        for sub in ["blobs", "uploads", "tmp"] {
+            let p = root.join(sub);
+            std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        Ok(Self { root })
+    }
+
+    fn upload_path(&self, id: &UploadId) -> PathBuf {
+        self.root.join("uploads").join(id.as_str())
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    pub(crate) async fn upload_create(&self, id: &UploadId) -> Result<(), StorageError> {
+        let path = self.upload_path(id);
+        blocking(move || {
+            File::create_new(&path).map_err(io_err(&path))?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn upload_append(
+        &self,
+        id: &UploadId,
+        offset: u64,
+        mut body: ByteStream,
+        hasher: Option<Hasher>,
+        limit: u64,
+    ) -> Result<Appended, StorageError> {
+        let path = self.upload_path(id);
+        let id = id.clone();
+        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+        let writer = tokio::task::spawn_blocking(move || -> Result<Appended, StorageError> {
+            let mut file = match OpenOptions::new().write(true).open(&path) {
+                Ok(f) => f,
+                // The session row can outlive a file lost before the first write; an empty
+                // upload is recreated, a non-empty one is gone.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && offset == 0 => {
+                    File::create(&path).map_err(io_err(&path))?
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(StorageError::UploadMissing(id));
+                }
+                Err(e) => return Err(io_err(&path)(e)),
+            };
+            let on_disk = file.metadata().map_err(io_err(&path))?.len();
+            if on_disk < offset {
+                return Err(StorageError::UploadMissing(id));
+            }
+            if on_disk > offset {
+                file.set_len(offset).map_err(io_err(&path))?;
+            }
+            file.seek(SeekFrom::Start(offset)).map_err(io_err(&path))?;
+            let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+            let mut hasher = hasher;
+            let mut len = offset;
+            while let Some(chunk) = rx.blocking_recv() {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                out.write_all(&chunk).map_err(io_err(&path))?;
+                len += chunk.len() as u64;
+            }
+            let file = out
+                .into_inner()
+                .map_err(|e| io_err(&path)(e.into_error()))?;
+            file.sync_data().map_err(io_err(&path))?;
+            Ok(Appended { len, hasher })
+        });
+        let mut received = offset;
+        let mut failure = None;
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(chunk) => {
+                    received += chunk.len() as u64;
+                    if received > limit {
+                        failure = Some(StorageError::TooLarge(limit));
+                        break;
+                    }
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    failure = Some(StorageError::Body(e));
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let written = writer
+            .await
+            .unwrap_or_else(|e| Err(StorageError::Body(std::io::Error::other(e))));
+        match failure {
+            Some(e) => Err(e),
+            None => written,
+        }
+    }
+
+    pub(crate) async fn upload_digest(
+        &self,
+        id: &UploadId,
+        len: u64,
+        algorithm: DigestAlgorithm,
+    ) -> Result<Digest, StorageError> {
+        let path = self.upload_path(id);
+        let id = id.clone();
+        blocking(move || {
+            let file = File::open(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => StorageError::UploadMissing(id.clone()),
+                _ => io_err(&path)(e),
+            })?;
+            let mut reader = file.take(len);
+            let mut hasher = Hasher::new(algorithm);
+            let mut buf = vec![0u8; WRITE_BUFFER];
+            let mut seen = 0u64;
+            loop {
+                let n = reader.read(&mut buf).map_err(io_err(&path))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                seen += n as u64;
+            }
+            if seen != len {
+                return Err(StorageError::UploadMissing(id));
+            }
+            Ok(hasher.finish())
+        })
+        .await
+    }
+
+    pub(crate) async fn upload_commit(
+        &self,
+        id: &UploadId,
+        len: u64,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        let from = self.upload_path(id);
+        let to = self.blob_path(digest);
+        let id = id.clone();
+        blocking(move || {
+            if std::fs::metadata(&to).is_ok_and(|m| m.len() == len) {
+                // Already stored by an earlier or concurrent push of the same content.
+                let _ = std::fs::remove_file(&from);
+                return Ok(());
+            }
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&from)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => StorageError::UploadMissing(id.clone()),
+                    _ => io_err(&from)(e),
+                })?;
+            if file.metadata().map_err(io_err(&from))?.len() != len {
+                file.set_len(len).map_err(io_err(&from))?;
+            }
+            file.sync_all().map_err(io_err(&from))?;
+            drop(file);
+            place(&from, &to)
+        })
+        .await
+    }
+
+    pub(crate) async fn upload_delete(&self, id: &UploadId) -> Result<(), StorageError> {
+        let path = self.upload_path(id);
+        blocking(move || match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path)(e)),
+        })
+        .await
+    }
+
+    pub(crate) async fn upload_ids(&self) -> Result<Vec<UploadId>, StorageError> {
+        let dir = self.root.join("uploads");
+        blocking(move || {
+            let mut ids = Vec::new();
+            for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+                let entry = entry.map_err(io_err(&dir))?;
+                if let Some(id) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
+                    ids.push(id);
+                }
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
+    pub(crate) async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&self.blob_path(digest))(e)),
+        }
+    }
+
+    pub(crate) async fn blob_read(
+        &self,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<ByteStream, StorageError> {
+        let path = self.blob_path(digest);
+        let missing = digest.clone();
+        let (mut file, remaining) = blocking(move || {
+            let mut file = File::open(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => StorageError::BlobMissing(missing),
+                _ => io_err(&path)(e),
+            })?;
+            let size = file.metadata().map_err(io_err(&path))?.len();
+            let (start, len) = match range {
+                Some(r) => (r.start, r.len().min(size.saturating_sub(r.start))),
+                None => (0, size),
+            };
+            file.seek(SeekFrom::Start(start)).map_err(io_err(&path))?;
+            Ok((file, len))
+        })
+        .await?;
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+        tokio::task::spawn_blocking(move || {
+            let mut remaining = remaining;
+            while remaining > 0 {
+                let want = remaining.min(READ_CHUNK as u64) as usize;
+                let mut buf = BytesMut::zeroed(want);
+                match file.read(&mut buf) {
+                    Ok(0) => {
+                        let _ = tx.blocking_send(Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "blob is shorter than recorded",
+                        )));
+                        return;
+                    }
+                    Ok(n) => {
+                        buf.truncate(n);
+                        remaining -= n as u64;
+                        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+                            return; // the client went away
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|item| (item, rx))
+        })))
+    }
+
+    pub(crate) async fn blob_put(&self, digest: &Digest, bytes: Bytes) -> Result<(), StorageError> {
+        let to = self.blob_path(digest);
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{}-{}", digest.hex(), std::process::id()));
+        blocking(move || {
+            if std::fs::metadata(&to).is_ok_and(|m| m.len() == bytes.len() as u64) {
+                return Ok(());
+            }
+            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+            f.write_all(&bytes).map_err(io_err(&tmp))?;
+            f.sync_all().map_err(io_err(&tmp))?;
+            drop(f);
+            place(&tmp, &to)
+        })
+        .await
+    }
+
+    pub(crate) async fn blob_delete(&self, digest: &Digest) -> Result<(), StorageError> {
+        let path = self.blob_path(digest);
+        blocking(move || match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path)(e)),
+        })
+        .await
+    }
+}
+
+/// Renames a synced file into place and syncs the directories, so the name survives a crash.
+fn place(from: &Path, to: &Path) -> Result<(), StorageError> {
+    let shard = to.parent().expect("blob paths have a parent");
+    let created = !shard.exists();
+    std::fs::create_dir_all(shard).map_err(io_err(shard))?;
+    std::fs::rename(from, to).map_err(io_err(to))?;
+    sync_dir(shard)?;
+    if created {
+        if let Some(alg_dir) = shard.parent() {
+            sync_dir(alg_dir)?;
+        }
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}

@@ -1,0 +1,162 @@
+//! Configuration, layered and validated once: defaults → `wharf.toml` → `WHARF_*` environment
+//! variables → command-line flags. Unknown keys are refused.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Keys accepted from the environment as `WHARF_<KEY>`.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "tls_cert",
+    "tls_key",
+    "max_blob_bytes",
+    "manifest_cache_ttl_secs",
+    "upload_expiry_secs",
+    "upload_sweep_interval_secs",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on; port 0 picks a free port (the ready line says which).
+    pub listen: SocketAddr,
+    /// Where wharf keeps its database and blobs.
+    pub data_dir: PathBuf,
+    /// PEM certificate chain; with `tls_key`, wharf serves HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Largest blob accepted, in bytes.
+    pub max_blob_bytes: u64,
+    /// How long a resolved manifest is served from memory (writes through this node drop it at
+    /// once); 0 disables the cache.
+    pub manifest_cache_ttl_secs: u64,
+    /// Upload sessions idle this long are removed.
+    pub upload_expiry_secs: u64,
+    /// How often the sweeper looks for expired uploads.
+    pub upload_sweep_interval_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5000)),
+            data_dir: PathBuf::from("wharf-data"),
+            tls_cert: None,
+            tls_key: None,
+            max_blob_bytes: 64 << 30,
+            manifest_cache_ttl_secs: 60,
+            upload_expiry_secs: 24 * 3600,
+            upload_sweep_interval_secs: 600,
+        }
+    }
+}
+
+/// Overrides given as flags; only the ones present are applied.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the layered configuration. `file` is an explicit config path; without it,
+    /// `wharf.toml` in the working directory is read when present.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    anyhow::bail!("config file {} does not exist", path.display());
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+            None => fig = fig.merge(Toml::file("wharf.toml")),
+        }
+        let fig = fig
+            .merge(Env::prefixed("WHARF_").only(ENV_KEYS))
+            .merge(Serialized::globals(overrides));
+        let config: Config = fig.extract().map_err(|e| {
+            let msgs: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("invalid configuration: {}", msgs.join("; "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                anyhow::bail!(
+                    "tls_cert and tls_key must be given together (--tls-cert and --tls-key)"
+                )
+            }
+            _ => {}
+        }
+        if self.max_blob_bytes == 0 {
+            anyhow::bail!("max_blob_bytes must be at least 1");
+        }
+        if self.upload_sweep_interval_secs == 0 {
+            anyhow::bail!("upload_sweep_interval_secs must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_files_env_and_flags_layer_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "wharf.toml",
+                "listen = \"127.0.0.1:6000\"\ndata_dir = \"from-file\"\nupload_expiry_secs = 5\n",
+            )?;
+            jail.set_env("WHARF_DATA_DIR", "from-env");
+            let c = Config::load(None, Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.to_string(), "127.0.0.1:6000");
+            assert_eq!(c.data_dir, PathBuf::from("from-env"));
+            assert_eq!(c.upload_expiry_secs, 5);
+            let c = Config::load(
+                None,
+                Overrides {
+                    data_dir: Some("from-flag".into()),
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            assert_eq!(c.data_dir, PathBuf::from("from-flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("wharf.toml", "lisen = \"127.0.0.1:1\"\n")?;
+            let e = Config::load(None, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("lisen"), "{e}");
+            jail.create_file("wharf.toml", "listen = \"nowhere\"\n")?;
+            let e = Config::load(None, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("listen"), "{e}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,43 @@
+//! HTTP: the router, the registry API and the mapping of errors to responses.
+
+mod endpoint;
+mod error;
+mod registry;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+
+use crate::app::AppState;
+
+/// Every route wharf serves.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v2", any(registry::dispatch))
+        .route("/v2/", any(registry::dispatch))
+        .route("/v2/{*rest}", any(registry::dispatch))
+        .layer(axum::middleware::map_response(api_version_header))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn api_version_header(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    resp
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.registry.db().ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The wharf binary's library: configuration, the application, HTTP and background jobs.
+//! `main.rs` is only the command line.
+
+pub mod app;
+pub mod config;
+mod http;
+pub mod jobs;
+pub mod server;
+
+pub use app::{App, AppState};
+pub use config::{Config, Overrides};

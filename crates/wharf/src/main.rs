@@ -1,0 +1,136 @@
+//! `wharf`: the command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+use wharf::{App, Config, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "wharf",
+    version,
+    about = "A self-hosted container hub and OCI registry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address and port to listen on [default: 0.0.0.0:5000; env WHARF_LISTEN].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Directory for the database and blobs [default: ./wharf-data; env WHARF_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// PEM certificate chain for HTTPS (with --tls-key).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Configuration file [default: ./wharf.toml when present].
+    #[arg(long, value_name = "FILE", env = "WHARF_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(
+        args.config.as_deref(),
+        Overrides {
+            listen: args.listen,
+            data_dir: args.data_dir,
+            tls_cert: args.tls_cert,
+            tls_key: args.tls_key,
+        },
+    )?;
+    let state = App::open(&config).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let sweeper = tokio::spawn(wharf::jobs::sweep_uploads(
+        state.registry.clone(),
+        Duration::from_secs(config.upload_sweep_interval_secs),
+        stop_rx.clone(),
+    ));
+    let data_dir = config.data_dir.clone();
+    wharf::server::serve(
+        &config,
+        App::router(state.clone()),
+        stop_rx,
+        |addr, scheme| {
+            tracing::info!(data_dir = %data_dir.display(), "wharf ready on {scheme}://{addr}");
+        },
+    )
+    .await?;
+    let _ = sweeper.await;
+    state.registry.db().close().await;
+    tracing::info!("wharf stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

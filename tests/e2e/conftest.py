@@ -1,0 +1,204 @@
+"""Fixtures for the wharf end-to-end tests.
+
+* ``wharf``          -- a fresh wharf (port 0, new tmp data dir), stopped after the test.
+                        ``wharf.restart()`` restarts it on the same data dir (and port);
+                        ``wharf.restart(graceful=False)`` SIGKILLs it first; ``wharf.kill9()``.
+* ``wharf_factory``  -- call it to start more independent servers in one test.
+* ``rootfs_tar``     -- ``rootfs_tar("text")`` -> tarball of a busybox rootfs whose
+                        /etc/hello.txt holds "text" (for docker/podman import).
+* ``docker_cli``     -- checks the docker daemon answers; removes the test's image refs after.
+* ``containerd``     -- a private containerd (own root/state/socket) for ctr, per session.
+
+Missing clients skip the test, except with CI=true where they fail it.
+Set WHARF_BIN to test another binary (default: target/release/wharf).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import IN_CI, Wharf, make_rootfs_tar, need, require_bin, run, wharf_bin
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _failed(request) -> bool:
+    rep = getattr(request.node, "rep_call", None)
+    return rep is None or rep.failed
+
+
+@pytest.fixture
+def wharf_factory(tmp_path, request):
+    binary = wharf_bin()
+    need(
+        binary.exists() and os.access(binary, os.X_OK),
+        f"wharf binary not found at {binary} (cargo build --release -p wharf, or set WHARF_BIN)",
+    )
+    instances: list[Wharf] = []
+
+    def make(extra_args=()) -> Wharf:
+        d = tmp_path / f"wharf{len(instances)}"
+        (d / "data").mkdir(parents=True)
+        w = Wharf(d / "data", d / "wharf.log", extra_args)
+        instances.append(w)
+        return w.start()
+
+    yield make
+
+    errors = []
+    for w in instances:
+        try:
+            w.stop()
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"{w.url}: {e}")
+            w.kill9()
+    if _failed(request) or errors:
+        for w in instances:
+            print(f"\n----- wharf log ({w.log_path}) tail -----\n{w.log_tail(120)}")
+    if errors:
+        pytest.fail("wharf did not stop gracefully on SIGTERM: " + "; ".join(errors))
+
+
+@pytest.fixture
+def wharf(wharf_factory) -> Wharf:
+    return wharf_factory()
+
+
+@pytest.fixture(scope="session")
+def rootfs_tar(tmp_path_factory):
+    base = tmp_path_factory.mktemp("rootfs")
+    made: dict[str, Path] = {}
+
+    def make(hello: str) -> Path:
+        if hello not in made:
+            made[hello] = make_rootfs_tar(base / f"rootfs{len(made)}.tar", hello)
+        return made[hello]
+
+    return make
+
+
+# --------------------------------------------------------------------------------------
+# docker
+# --------------------------------------------------------------------------------------
+class DockerCli:
+    def __init__(self):
+        self.refs: list[str] = []
+        self.manifest_lists: list[str] = []
+
+    def __call__(self, *args, **kw):
+        return run(["docker", *args], **kw)
+
+    def track(self, *refs: str) -> None:
+        self.refs.extend(refs)
+
+    def cleanup(self):
+        for ml in self.manifest_lists:
+            run(["docker", "manifest", "rm", ml], check=False, timeout=60)
+        if self.refs:
+            run(["docker", "rmi", "-f", *sorted(set(self.refs))], check=False, timeout=120)
+
+
+@pytest.fixture
+def docker_cli():
+    require_bin("docker", "dockerd")
+    ok = subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode == 0
+    need(ok, "docker daemon not reachable (run scripts/start-daemons.sh)")
+    cli = DockerCli()
+    yield cli
+    cli.cleanup()
+
+
+# --------------------------------------------------------------------------------------
+# containerd (private instance, for ctr)
+# --------------------------------------------------------------------------------------
+class Containerd:
+    def __init__(self, base: Path):
+        self.base = base
+        self.sock = base / "containerd.sock"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self):
+        cfg = self.base / "config.toml"
+        cfg.write_text(
+            "\n".join(
+                [
+                    "version = 2",
+                    f'root = "{self.base}/root"',
+                    f'state = "{self.base}/state"',
+                    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+                    "[grpc]",
+                    f'  address = "{self.sock}"',
+                    "[ttrpc]",
+                    f'  address = "{self.sock}.ttrpc"',
+                    "[debug]",
+                    '  address = ""',
+                    "",
+                ]
+            )
+        )
+        self.log = open(self.base / "containerd.log", "w")
+        self.proc = subprocess.Popen(
+            ["containerd", "--config", str(cfg)],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"containerd exited: {(self.base / 'containerd.log').read_text()[-3000:]}")
+            if self.sock.exists():
+                r = subprocess.run(
+                    ["ctr", "-a", str(self.sock), "version"], capture_output=True, timeout=20
+                )
+                if r.returncode == 0:
+                    return self
+            time.sleep(0.2)
+        raise RuntimeError("containerd not ready in 60s")
+
+    def ctr(self, *args, **kw):
+        return run(["ctr", "-a", self.sock, *args], **kw)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def containerd(tmp_path_factory):
+    require_bin("containerd", "ctr")
+    # unix socket paths must stay short (<108 bytes): use a short private dir
+    base = Path(tmp_path_factory.mktemp("ctrd"))
+    if len(str(base)) > 80:
+        import tempfile
+
+        base = Path(tempfile.mkdtemp(prefix="wharf-ctrd-"))
+    c = Containerd(base).start()
+    yield c
+    c.stop()
+    shutil.rmtree(base / "root", ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _report_mode():
+    if IN_CI:
+        print("CI=true: missing clients fail the tests instead of skipping them")
+    yield
