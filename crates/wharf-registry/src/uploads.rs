@@ -120,13 +120,13 @@ impl Registry {
         range: Option<ByteRange>,
         body: ByteStream,
     ) -> Result<u64> {
-        if let Some(r) = range {
-            if r.start != offset {
-                return Err(RegistryError::RangeInvalid {
-                    offset,
-                    got: r.start,
-                });
-            }
+        if let Some(r) = range
+            && r.start != offset
+        {
+            return Err(RegistryError::RangeInvalid {
+                offset,
+                got: r.start,
+            });
         }
         let hasher = if offset == 0 {
             Some(Registry::new_hasher())

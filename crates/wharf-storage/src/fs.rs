@@ -336,10 +336,8 @@ fn place(from: &Path, to: &Path) -> Result<(), StorageError> {
     std::fs::create_dir_all(shard).map_err(io_err(shard))?;
     std::fs::rename(from, to).map_err(io_err(to))?;
     sync_dir(shard)?;
-    if created {
-        if let Some(alg_dir) = shard.parent() {
-            sync_dir(alg_dir)?;
-        }
+    if let (true, Some(alg_dir)) = (created, shard.parent()) {
+        sync_dir(alg_dir)?;
     }
     Ok(())
 }

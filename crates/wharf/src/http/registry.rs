@@ -201,7 +201,7 @@ fn has_body(req: &Request) -> bool {
     !(req.body().is_end_stream() || hint.exact() == Some(0))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -259,10 +259,10 @@ async fn catalog(state: &AppState, q: &Query) -> ApiResult {
         serde_json::json!({ "repositories": page.items }).to_string(),
     )
         .into_response();
-    if page.more {
-        if let Some(last) = page.items.last() {
-            set(&mut resp, "link", &link_next("/v2/_catalog", n, last));
-        }
+    if page.more
+        && let Some(last) = page.items.last()
+    {
+        set(&mut resp, "link", &link_next("/v2/_catalog", n, last));
     }
     Ok(resp)
 }
@@ -286,14 +286,14 @@ async fn tags(state: &AppState, name: &RepoName, q: &Query) -> ApiResult {
         serde_json::json!({ "name": name.as_str(), "tags": page.items }).to_string(),
     )
         .into_response();
-    if page.more {
-        if let Some(last) = page.items.last() {
-            set(
-                &mut resp,
-                "link",
-                &link_next(&format!("/v2/{name}/tags/list"), n, last),
-            );
-        }
+    if page.more
+        && let Some(last) = page.items.last()
+    {
+        set(
+            &mut resp,
+            "link",
+            &link_next(&format!("/v2/{name}/tags/list"), n, last),
+        );
     }
     Ok(resp)
 }
@@ -365,10 +365,9 @@ async fn manifest_put(
     };
     if let Some(len) =
         header_str(req.headers(), header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
+        && len > MAX_MANIFEST_BYTES as u64
     {
-        if len > MAX_MANIFEST_BYTES as u64 {
-            return Err(too_large().into());
-        }
+        return Err(too_large().into());
     }
     let body = http_body_util::Limited::new(req.into_body(), MAX_MANIFEST_BYTES)
         .collect()
@@ -467,15 +466,13 @@ async fn upload_start(state: &AppState, name: &RepoName, q: &Query, req: Request
         if let (Ok(digest), Some(Ok(from))) = (
             mount.parse::<Digest>(),
             q.get("from").map(str::parse::<RepoName>),
-        ) {
-            if state
-                .registry
-                .blob_mount(name, &from, &digest)
-                .await?
-                .is_some()
-            {
-                return Ok(blob_created(name, &digest));
-            }
+        ) && state
+            .registry
+            .blob_mount(name, &from, &digest)
+            .await?
+            .is_some()
+        {
+            return Ok(blob_created(name, &digest));
         }
     }
     if let Some(d) = q.get("digest") {
