@@ -33,13 +33,14 @@ impl Db {
     }
 
     /// Records a verified blob and links it to the repository; ends the upload session, if
-    /// any, in the same transaction.
+    /// any, in the same transaction. The session must still be at `offset` (what its bytes
+    /// were verified against), else nothing is recorded and `UploadMoved` is returned.
     pub async fn commit_blob(
         &self,
         repo: RepoId,
         digest: &Digest,
         size: u64,
-        upload: Option<&wharf_oci::UploadId>,
+        upload: Option<(&wharf_oci::UploadId, u64)>,
     ) -> Result<(), DbError> {
         let now = now();
         let d = digest.to_string();
@@ -56,11 +57,16 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        if let Some(id) = upload {
-            sqlx::query("DELETE FROM uploads WHERE id = ?")
+        if let Some((id, offset)) = upload {
+            let ended = sqlx::query("DELETE FROM uploads WHERE id = ? AND offset_bytes = ?")
                 .bind(id.as_str())
+                .bind(offset as i64)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if ended != 1 {
+                return Err(DbError::UploadMoved(id.to_string()));
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -32,6 +32,9 @@ pub enum DbError {
     /// A manifest names blobs or child manifests the repository does not hold.
     #[error("manifest references content that is not in the repository: {}", .0.join(", "))]
     MissingReferences(Vec<String>),
+    /// An upload session changed (or ended) while a request was finishing it.
+    #[error("upload {0} was changed or ended by another request")]
+    UploadMoved(String),
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

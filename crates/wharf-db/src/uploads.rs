@@ -27,10 +27,11 @@ impl Db {
     }
 
     pub async fn upload_get(&self, id: &UploadId) -> Result<Option<UploadRow>, DbError> {
-        // Read through the writer: a PATCH must see the offset the previous PATCH committed.
+        // A reader sees every transaction committed before it began, so a PATCH sees the
+        // offset the previous PATCH committed.
         let row = sqlx::query("SELECT repo_id, offset_bytes, started_at FROM uploads WHERE id = ?")
             .bind(id.as_str())
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.read)
             .await?;
         Ok(row.map(|r| UploadRow {
             repo: RepoId(r.get(0)),

@@ -135,7 +135,18 @@ async fn suite(db: Db) {
     );
     assert_eq!(db.upload_get(&u).await.unwrap().unwrap().offset, 10);
     let blob = Digest::sha256_of(b"0123456789");
-    db.commit_blob(repo, &blob, 10, Some(&u)).await.unwrap();
+    assert!(matches!(
+        db.commit_blob(repo, &blob, 10, Some((&u, 0))).await,
+        Err(DbError::UploadMoved(_))
+    ));
+    assert_eq!(
+        db.repo_blob_size(repo, &blob).await.unwrap(),
+        None,
+        "a failed commit records nothing"
+    );
+    db.commit_blob(repo, &blob, 10, Some((&u, 10)))
+        .await
+        .unwrap();
     assert!(
         db.upload_get(&u).await.unwrap().is_none(),
         "finishing ends the session"

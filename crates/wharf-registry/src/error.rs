@@ -79,6 +79,9 @@ impl From<wharf_db::DbError> for RegistryError {
     fn from(e: wharf_db::DbError) -> Self {
         match e {
             wharf_db::DbError::MissingReferences(missing) => Self::ManifestBlobUnknown(missing),
+            wharf_db::DbError::UploadMoved(id) => Self::BlobUploadInvalid(format!(
+                "upload {id} was changed by another request while this one finished it; check its status and retry"
+            )),
             other => Self::Internal(other.to_string()),
         }
     }

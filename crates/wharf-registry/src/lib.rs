@@ -79,6 +79,9 @@ pub struct Registry {
     config: RegistryConfig,
     cache: cache::ManifestCache,
     uploads: uploads::UploadState,
+    /// Repository name → id. Ids never change and repositories are not deleted yet, so this
+    /// cache needs no invalidation; repository deletion must clear it (on every node).
+    repo_ids: std::sync::RwLock<std::collections::HashMap<String, RepoId>>,
 }
 
 impl Registry {
@@ -86,6 +89,7 @@ impl Registry {
         Arc::new(Self {
             cache: cache::ManifestCache::new(config.manifest_cache_ttl, 100_000),
             uploads: uploads::UploadState::default(),
+            repo_ids: Default::default(),
             db,
             store,
             config,
@@ -101,10 +105,44 @@ impl Registry {
     }
 
     async fn existing_repo(&self, name: &RepoName) -> Result<RepoId> {
-        self.db
-            .repo_id(name)
+        self.repo_id(name)
             .await?
             .ok_or_else(|| RegistryError::NameUnknown(name.to_string()))
+    }
+
+    /// The repository's id, if it exists.
+    async fn repo_id(&self, name: &RepoName) -> Result<Option<RepoId>> {
+        if let Some(id) = self.cached_repo_id(name) {
+            return Ok(Some(id));
+        }
+        let id = self.db.repo_id(name).await?;
+        if let Some(id) = id {
+            self.remember_repo_id(name, id);
+        }
+        Ok(id)
+    }
+
+    /// The repository's id, creating the repository on first use.
+    async fn ensure_repo(&self, name: &RepoName) -> Result<RepoId> {
+        if let Some(id) = self.cached_repo_id(name) {
+            return Ok(id);
+        }
+        let id = self.db.ensure_repo(name).await?;
+        self.remember_repo_id(name, id);
+        Ok(id)
+    }
+
+    fn cached_repo_id(&self, name: &RepoName) -> Option<RepoId> {
+        let ids = self.repo_ids.read().unwrap_or_else(|p| p.into_inner());
+        ids.get(name.as_str()).copied()
+    }
+
+    fn remember_repo_id(&self, name: &RepoName, id: RepoId) {
+        let mut ids = self.repo_ids.write().unwrap_or_else(|p| p.into_inner());
+        if ids.len() >= 100_000 {
+            ids.clear();
+        }
+        ids.insert(name.as_str().to_owned(), id);
     }
 
     // ---- blobs ----
@@ -112,7 +150,6 @@ impl Registry {
     /// Size of a blob the repository may serve.
     pub async fn blob_stat(&self, repo: &RepoName, digest: &Digest) -> Result<u64> {
         let id = self
-            .db
             .repo_id(repo)
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))?;
@@ -142,7 +179,6 @@ impl Registry {
     /// Removes a blob from a repository. Its bytes stay while other repositories hold it.
     pub async fn blob_delete(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
         let id = self
-            .db
             .repo_id(repo)
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))?;
@@ -161,10 +197,10 @@ impl Registry {
         from: &RepoName,
         digest: &Digest,
     ) -> Result<Option<u64>> {
-        let Some(from_id) = self.db.repo_id(from).await? else {
+        let Some(from_id) = self.repo_id(from).await? else {
             return Ok(None);
         };
-        let to = self.db.ensure_repo(repo).await?;
+        let to = self.ensure_repo(repo).await?;
         Ok(self.db.mount_blob(to, from_id, digest).await?)
     }
 
@@ -205,7 +241,7 @@ impl Registry {
             }
             Reference::Tag(_) => Digest::sha256_of(&body),
         };
-        let repo_id = self.db.ensure_repo(repo).await?;
+        let repo_id = self.ensure_repo(repo).await?;
         let mut blobs = Vec::new();
         let mut children = Vec::new();
         match parsed.kind {
@@ -265,7 +301,7 @@ impl Registry {
             return Ok(m);
         }
         let unknown = || RegistryError::ManifestUnknown(key.clone());
-        let repo_id = self.db.repo_id(repo).await?.ok_or_else(unknown)?;
+        let repo_id = self.repo_id(repo).await?.ok_or_else(unknown)?;
         let record = match reference {
             Reference::Tag(t) => self.db.manifest_by_tag(repo_id, t.as_str()).await?,
             Reference::Digest(d) => self.db.manifest_by_digest(repo_id, d).await?,
@@ -283,7 +319,7 @@ impl Registry {
     /// Deletes a manifest by digest (with its tags), or only a tag.
     pub async fn manifest_delete(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
         let unknown = || RegistryError::ManifestUnknown(reference.to_string());
-        let repo_id = self.db.repo_id(repo).await?.ok_or_else(unknown)?;
+        let repo_id = self.repo_id(repo).await?.ok_or_else(unknown)?;
         let deleted = match reference {
             Reference::Digest(d) => self.db.delete_manifest(repo_id, d).await?,
             Reference::Tag(t) => self.db.delete_tag(repo_id, t.as_str()).await?,

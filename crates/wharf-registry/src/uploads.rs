@@ -76,7 +76,7 @@ pub struct Finished {
 impl Registry {
     /// Opens an upload session in `repo` (creating the repository on first push).
     pub async fn upload_start(&self, repo: &RepoName) -> Result<UploadId> {
-        let repo_id = self.db.ensure_repo(repo).await?;
+        let repo_id = self.ensure_repo(repo).await?;
         let id = new_upload_id();
         // Row first, then bytes: a storage file without a row is an orphan the sweeper may take.
         self.db.upload_create(&id, repo_id).await?;
@@ -87,7 +87,7 @@ impl Registry {
     async fn session(&self, repo: &RepoName, id: &UploadId) -> Result<u64> {
         let unknown = || RegistryError::BlobUploadUnknown(id.to_string());
         let row = self.db.upload_get(id).await?.ok_or_else(unknown)?;
-        let repo_id = self.db.repo_id(repo).await?.ok_or_else(unknown)?;
+        let repo_id = self.repo_id(repo).await?.ok_or_else(unknown)?;
         if row.repo != repo_id {
             return Err(unknown());
         }
@@ -110,16 +110,29 @@ impl Registry {
     ) -> Result<u64> {
         let _guard = self.uploads.lock(id).lock().await;
         let offset = self.session(repo, id).await?;
-        self.append_locked(id, offset, range, body).await
+        let (len, hasher) = self.append_locked(id, offset, range, body).await?;
+        if len != offset {
+            if !self.db.upload_advance(id, offset, len).await? {
+                return Err(RegistryError::RangeInvalid {
+                    offset,
+                    got: offset,
+                });
+            }
+            if let Some(h) = hasher {
+                self.uploads.keep_hasher(id, len, h);
+            }
+        }
+        Ok(len)
     }
 
+    /// Writes a chunk to storage at `offset`; the caller records the new length.
     async fn append_locked(
         &self,
         id: &UploadId,
         offset: u64,
         range: Option<ByteRange>,
         body: ByteStream,
-    ) -> Result<u64> {
+    ) -> Result<(u64, Option<Hasher>)> {
         if let Some(r) = range
             && r.start != offset
         {
@@ -148,19 +161,7 @@ impl Registry {
                 )));
             }
         }
-        if appended.len == offset {
-            return Ok(offset);
-        }
-        if !self.db.upload_advance(id, offset, appended.len).await? {
-            return Err(RegistryError::RangeInvalid {
-                offset,
-                got: offset,
-            });
-        }
-        if let Some(h) = appended.hasher {
-            self.uploads.keep_hasher(id, appended.len, h);
-        }
-        Ok(appended.len)
+        Ok((appended.len, appended.hasher))
     }
 
     /// Finishes an upload: appends the last chunk (if any), verifies the digest against the
@@ -174,11 +175,17 @@ impl Registry {
         last_chunk: Option<ByteStream>,
     ) -> Result<Finished> {
         let _guard = self.uploads.lock(id).lock().await;
-        let mut size = self.session(repo, id).await?;
+        let recorded = self.session(repo, id).await?;
+        let mut size = recorded;
+        let mut streamed = None;
         if let Some(body) = last_chunk {
-            size = self.append_locked(id, size, range, body).await?;
+            // The last chunk is not recorded as progress: the commit below ends the session.
+            let (len, hasher) = self.append_locked(id, recorded, range, body).await?;
+            size = len;
+            streamed = hasher;
         }
-        let actual = match self.uploads.take_hasher(id, size) {
+        let cached = streamed.or_else(|| self.uploads.take_hasher(id, size));
+        let actual = match cached {
             Some(h) if h.algorithm() == digest.algorithm() => h.finish(),
             _ if size == 0 => {
                 let mut h = Hasher::new(digest.algorithm());
@@ -197,13 +204,14 @@ impl Registry {
             )));
         }
         let repo_id = self
-            .db
             .repo_id(repo)
             .await?
             .ok_or_else(|| RegistryError::BlobUploadUnknown(id.to_string()))?;
         // Order: validate → move → link → remove session.
         self.store.upload_commit(id, size, digest).await?;
-        self.db.commit_blob(repo_id, digest, size, Some(id)).await?;
+        self.db
+            .commit_blob(repo_id, digest, size, Some((id, recorded)))
+            .await?;
         self.uploads.forget(id);
         Ok(Finished {
             digest: digest.clone(),

@@ -115,7 +115,10 @@ impl Config {
 }
 
 #[cfg(test)]
-#[expect(clippy::result_large_err, reason = "figment::Jail's closures return figment::Error")]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures return figment::Error"
+)]
 mod tests {
     use super::*;
 
