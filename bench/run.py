@@ -732,10 +732,12 @@ def start_wharf(args):
     except (OSError, subprocess.SubprocessError):
         s.version = "?"
     env = dict(os.environ)
-    env.setdefault("RUST_LOG", "warn")
+    # the ready line is logged at INFO by target `wharf`: keep it, silence everything else
+    env.setdefault("RUST_LOG", "warn,wharf=info")
     cmd = [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data] + list(args.wharf_arg or [])
+    # cwd = the temp dir, so that no ./wharf.toml of the caller is picked up
     s.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                              env=env, start_new_session=True)
+                              env=env, cwd=tmp, start_new_session=True)
     s.pids = [s.proc.pid]
     found = {}
     ready = threading.Event()
@@ -755,10 +757,10 @@ def start_wharf(args):
 
     s._log_thread = threading.Thread(target=pump, daemon=True)
     s._log_thread.start()
-    ready.wait(60)
+    ready.wait(30)
     if "url" not in found:
         s.stop(keep=True)
-        raise RuntimeError(f"wharf did not print 'wharf ready on http://…' within 60 s ({' '.join(cmd)}); "
+        raise RuntimeError(f"wharf did not print 'wharf ready on http://…' within 30 s (RUST_LOG={env['RUST_LOG']} {' '.join(cmd)}); "
                            f"log {s.logpath}:\n{open(s.logpath, errors='replace').read()[-2000:]}")
     s.url = found["url"]
     try:
@@ -783,11 +785,16 @@ def attach_target(args):
 
 
 class Meter:
-    """Snapshots of server CPU, client CPU and host CPU around the timed region."""
+    """Server CPU, client CPU and host CPU over the timed region.
+
+    start()/stop() may be called several times: the segments are added up.
+    """
 
     def __init__(self, server):
         self.server = server
-        self.a = self.b = None
+        self.a = None      # snapshot at the last start()
+        self.b = None      # set once stop() has been called at least once
+        self.acc = None
 
     @staticmethod
     def _client_cpu():
@@ -796,30 +803,50 @@ class Meter:
         return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
     def _snap(self):
-        return {"t": time.perf_counter(), "srv": self.server.cpu(), "cli": self._client_cpu(),
-                "host": read_proc_stat_cpu()}
+        srv = self.server.cpu()
+        h = read_proc_stat_cpu()
+        return {"t": time.perf_counter(), "srv": srv, "cli": self._client_cpu(),
+                "host_total": h[0], "host_idle": h[1], "host_steal": h[2], "host_nice": h[3]}
 
     def start(self):
         self.a = self._snap()
 
     def stop(self):
-        self.b = self._snap()
+        if self.a is None:
+            return
+        b = self._snap()
+        d = {}
+        for k, v in b.items():
+            if v is None or self.a[k] is None:
+                d[k] = None
+            else:
+                d[k] = v - self.a[k]
+        if self.acc is None:
+            self.acc = d
+        else:
+            for k, v in d.items():
+                self.acc[k] = None if v is None or self.acc[k] is None else self.acc[k] + v
+        self.a = None
+        self.b = b
+
+    def running(self):
+        return self.a is not None
 
     def summary(self):
-        if self.a is None or self.b is None:
+        d = self.acc
+        if not d:
             return {}
-        a, b = self.a, self.b
-        dt = b["t"] - a["t"]
-        out = {"wall_s": dt, "client_cpu_s": b["cli"] - a["cli"]}
-        if a["srv"] is not None and b["srv"] is not None:
-            out["server_cpu_s"] = b["srv"] - a["srv"]
-            out["server_cores"] = out["server_cpu_s"] / dt if dt > 0 else None
-        tot = b["host"][0] - a["host"][0]
+        dt = d["t"]
+        out = {"wall_s": dt, "client_cpu_s": d["cli"]}
+        if d["srv"] is not None:
+            out["server_cpu_s"] = d["srv"]
+            out["server_cores"] = d["srv"] / dt if dt > 0 else None
+        tot = d["host_total"]
         if tot > 0:
-            out["host_busy_cores"] = (tot - (b["host"][1] - a["host"][1])) / tot * NCPU
-            out["host_steal_cores"] = (b["host"][2] - a["host"][2]) / tot * NCPU
+            out["host_busy_cores"] = (tot - d["host_idle"]) / tot * NCPU
+            out["host_steal_cores"] = d["host_steal"] / tot * NCPU
             # niced work (other tenants' low-priority jobs) yields to the bench, so it is shown apart
-            out["host_nice_cores"] = (b["host"][3] - a["host"][3]) / tot * NCPU
+            out["host_nice_cores"] = d["host_nice"] / tot * NCPU
         out["loadavg_1m"] = loadavg()[0]
         return out
 
@@ -842,6 +869,7 @@ class Cfg:
         self.tag_lists = 20 if q else 50
         self.small = 200 if q else 2000
         self.small_conc = 16
+        self.downloads = 3
         self.same_clients = 8
         self.same_size = (32 if q else 64) * MiB
         self.run_id = os.urandom(4).hex()
@@ -931,23 +959,32 @@ def m_download(s, cfg, meter):
     expect(r0, 200, "HEAD blob")
     if r0.h("Content-Length") != str(size):
         raise MeasureError(f"HEAD blob: Content-Length {r0.h('Content-Length')!r} != {size}: {r0.describe()}")
+    # three GETs (the median is reported: a single 0.3 s transfer is noisy on a shared box);
+    # the meter covers all three, so CPU per byte stays per byte
+    times = []
     meter.start()
-    t0 = time.perf_counter()
-    r = c.request("GET", f"/v2/{repo}/blobs/{digest}", into=buf)
-    t1 = time.perf_counter()
+    for _ in range(cfg.downloads):
+        t0 = time.perf_counter()
+        r = c.request("GET", f"/v2/{repo}/blobs/{digest}", into=buf)
+        times.append(time.perf_counter() - t0)
+        meter.stop()  # verification is outside the clock and the meter
+        expect(r, 200, "GET blob")
+        if r.nbody != size:
+            raise MeasureError(f"GET blob: got {r.nbody} bytes, expected {size}: {r.describe()}")
+        got = sha256_digest(buf)
+        if got != digest:
+            raise MeasureError(f"GET /v2/{repo}/blobs/{digest}: body digest {got}")
+        dh = r.h("Docker-Content-Digest")
+        if dh is not None and dh != digest:
+            raise MeasureError(f"GET blob: Docker-Content-Digest {dh!r} != {digest}")
+        buf[0] ^= 0xFF  # so that the next GET must overwrite it
+        meter.start()
     meter.stop()
     c.close()
-    expect(r, 200, "GET blob")
-    if r.nbody != size:
-        raise MeasureError(f"GET blob: got {r.nbody} bytes, expected {size}: {r.describe()}")
-    got = sha256_digest(buf)
-    if got != digest:
-        raise MeasureError(f"GET /v2/{repo}/blobs/{digest}: body digest {got}")
-    dh = r.h("Docker-Content-Digest")
-    if dh is not None and dh != digest:
-        raise MeasureError(f"GET blob: Docker-Content-Digest {dh!r} != {digest}")
-    dt = t1 - t0
-    return {"bytes": size, "seconds": dt, "MB_per_s": size / dt / 1e6}
+    dt = sorted(times)[len(times) // 2]
+    return {"bytes": size * len(times), "gets": len(times), "blob_bytes": size, "seconds": dt,
+            "seconds_each": times, "MB_per_s": size / dt / 1e6,
+            "MB_per_s_each": [size / t / 1e6 for t in times]}
 
 
 def ensure_image_blobs(s, cfg, repo):
@@ -1347,7 +1384,7 @@ def run_measure(s, key, fn, cfg):
         res = {"ok": False, "error": str(e)}
     except Exception as e:  # noqa: BLE001 - any crash is a failed measure, not a dead benchmark
         res = {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
-    if meter.a is not None and meter.b is None:
+    if meter.running():
         meter.stop()
     res["meter"] = meter.summary()
     sm = res["meter"]
@@ -1584,6 +1621,11 @@ def main():
             s.results["_summary"]["log_error_lines"] = len(bad)
             s.results["_summary"]["log_error_examples"] = bad[:5]
             s.results["_summary"]["log"] = s.logpath
+            if bad or args.keep:
+                print(f"# {s.name}: kept {s.tmpdir} (log with error lines, or --keep)", file=sys.stderr)
+            else:
+                shutil.rmtree(s.tmpdir, ignore_errors=True)
+                s.results["_summary"]["log"] = None
 
     table, ratios = make_table(servers)
     cond = conditions_table(servers)

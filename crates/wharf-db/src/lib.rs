@@ -65,8 +65,7 @@ impl Db {
             // FULL: a committed transaction survives power loss, which is what a 201 promises.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-16000");
+            .busy_timeout(Duration::from_secs(10));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -82,6 +81,31 @@ impl Db {
             .connect_with(opts.read_only(true))
             .await?;
         Ok(Self { read, write })
+    }
+
+    /// Runs a write whose durability nothing acknowledges yet (a new upload session, upload
+    /// progress, a repository created on first push) without waiting for an fsync. A process
+    /// crash cannot lose it (the WAL is in the page cache); power loss can roll it back, and
+    /// the next durable commit makes it durable too, because the WAL is written in order.
+    /// Anything wharf answers 201 for is committed with `synchronous=FULL`.
+    pub(crate) async fn execute_relaxed<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> Result<sqlx::sqlite::SqliteQueryResult, DbError> {
+        let mut conn = self.write.acquire().await?;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+        let result = query.execute(&mut *conn).await;
+        let reset = sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await;
+        if reset.is_err() {
+            // Never hand a relaxed connection back to the pool.
+            drop(conn.detach());
+        }
+        reset?;
+        Ok(result?)
     }
 
     /// Cheap liveness probe for `/healthz`.

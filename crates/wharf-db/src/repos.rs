@@ -11,11 +11,12 @@ impl Db {
         if let Some(id) = self.repo_id(name).await? {
             return Ok(id);
         }
-        sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
-            .bind(name.as_str())
-            .bind(now())
-            .execute(&self.write)
-            .await?;
+        self.execute_relaxed(
+            sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+                .bind(name.as_str())
+                .bind(now()),
+        )
+        .await?;
         let row = sqlx::query("SELECT id FROM repositories WHERE name = ?")
             .bind(name.as_str())
             .fetch_one(&self.write)

@@ -16,13 +16,14 @@ pub struct UploadRow {
 impl Db {
     pub async fn upload_create(&self, id: &UploadId, repo: RepoId) -> Result<(), DbError> {
         let now = now();
-        sqlx::query("INSERT INTO uploads (id, repo_id, offset_bytes, started_at, updated_at) VALUES (?, ?, 0, ?, ?)")
-            .bind(id.as_str())
-            .bind(repo.0)
-            .bind(now)
-            .bind(now)
-            .execute(&self.write)
-            .await?;
+        self.execute_relaxed(
+            sqlx::query("INSERT INTO uploads (id, repo_id, offset_bytes, started_at, updated_at) VALUES (?, ?, 0, ?, ?)")
+                .bind(id.as_str())
+                .bind(repo.0)
+                .bind(now)
+                .bind(now),
+        )
+        .await?;
         Ok(())
     }
 

@@ -107,10 +107,13 @@ impl Registry {
         id: &UploadId,
         range: Option<ByteRange>,
         body: ByteStream,
+        size_hint: Option<u64>,
     ) -> Result<u64> {
         let _guard = self.uploads.lock(id).lock().await;
         let offset = self.session(repo, id).await?;
-        let (len, hasher) = self.append_locked(id, offset, range, body).await?;
+        let (len, hasher) = self
+            .append_locked(id, offset, range, body, size_hint)
+            .await?;
         if len != offset {
             if !self.db.upload_advance(id, offset, len).await? {
                 return Err(RegistryError::RangeInvalid {
@@ -132,6 +135,7 @@ impl Registry {
         offset: u64,
         range: Option<ByteRange>,
         body: ByteStream,
+        size_hint: Option<u64>,
     ) -> Result<(u64, Option<Hasher>)> {
         if let Some(r) = range
             && r.start != offset
@@ -148,7 +152,14 @@ impl Registry {
         };
         let appended = self
             .store
-            .upload_append(id, offset, body, hasher, self.config.max_blob_bytes)
+            .upload_append(
+                id,
+                offset,
+                body,
+                hasher,
+                self.config.max_blob_bytes,
+                size_hint.or(range.map(|r| r.len())),
+            )
             .await?;
         if let Some(r) = range {
             let got = appended.len - offset;
@@ -172,15 +183,17 @@ impl Registry {
         id: &UploadId,
         digest: &Digest,
         range: Option<ByteRange>,
-        last_chunk: Option<ByteStream>,
+        last_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<Finished> {
         let _guard = self.uploads.lock(id).lock().await;
         let recorded = self.session(repo, id).await?;
         let mut size = recorded;
         let mut streamed = None;
-        if let Some(body) = last_chunk {
+        if let Some((body, size_hint)) = last_chunk {
             // The last chunk is not recorded as progress: the commit below ends the session.
-            let (len, hasher) = self.append_locked(id, recorded, range, body).await?;
+            let (len, hasher) = self
+                .append_locked(id, recorded, range, body, size_hint)
+                .await?;
             size = len;
             streamed = hasher;
         }
@@ -225,10 +238,11 @@ impl Registry {
         repo: &RepoName,
         digest: &Digest,
         body: ByteStream,
+        size_hint: Option<u64>,
     ) -> Result<Finished> {
         let id = self.upload_start(repo).await?;
         let result = self
-            .upload_finish(repo, &id, digest, None, Some(body))
+            .upload_finish(repo, &id, digest, None, Some((body, size_hint)))
             .await;
         if result.is_err() {
             let _ = self.upload_cancel(repo, &id).await;

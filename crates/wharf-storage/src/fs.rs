@@ -13,8 +13,18 @@ use wharf_oci::{ByteRange, Digest, DigestAlgorithm, Hasher, UploadId};
 
 use crate::{Appended, ByteStream, StorageError};
 
-const WRITE_BUFFER: usize = 1 << 20;
+/// Writes smaller than this are gathered before they reach the kernel.
+const WRITE_BUFFER: usize = 256 * 1024;
 const READ_CHUNK: usize = 512 * 1024;
+/// Chunks in flight between the network and the disk/hash threads, per upload: bounds the
+/// memory one upload holds to a few network reads.
+const CHANNEL_CHUNKS: usize = 4;
+/// While a large upload streams in, its bytes are flushed to disk every this many bytes on a
+/// helper thread, so the final fdatasync before the 201 has little left to do.
+const EARLY_SYNC_BYTES: u64 = 64 << 20;
+/// Uploads announced at most this large are hashed on the writer thread (a second thread
+/// costs more than it saves).
+const SMALL_UPLOAD: u64 = 1 << 20;
 
 #[derive(Debug, Clone)]
 pub struct FsStore {
@@ -76,47 +86,80 @@ impl FsStore {
         mut body: ByteStream,
         hasher: Option<Hasher>,
         limit: u64,
+        size_hint: Option<u64>,
     ) -> Result<Appended, StorageError> {
         let path = self.upload_path(id);
         let id = id.clone();
-        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
-        let writer = tokio::task::spawn_blocking(move || -> Result<Appended, StorageError> {
-            let mut file = match OpenOptions::new().write(true).open(&path) {
-                Ok(f) => f,
-                // The session row can outlive a file lost before the first write; an empty
-                // upload is recreated, a non-empty one is gone.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && offset == 0 => {
-                    File::create(&path).map_err(io_err(&path))?
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        // Writing and hashing run on two blocking threads fed from the same chunks, so a
+        // single upload uses two cores: copying into the page cache costs about as much as
+        // SHA-256 does.
+        let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+        let small = size_hint.is_some_and(|n| n <= SMALL_UPLOAD);
+        let (inline_hasher, threaded_hasher) = if small {
+            (hasher, None)
+        } else {
+            (None, hasher)
+        };
+        let writer =
+            tokio::task::spawn_blocking(move || -> Result<(u64, Option<Hasher>), StorageError> {
+                let mut file = match OpenOptions::new().write(true).open(&path) {
+                    Ok(f) => f,
+                    // The session row can outlive a file lost before the first write; an empty
+                    // upload is recreated, a non-empty one is gone.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && offset == 0 => {
+                        File::create(&path).map_err(io_err(&path))?
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(StorageError::UploadMissing(id));
+                    }
+                    Err(e) => return Err(io_err(&path)(e)),
+                };
+                let on_disk = file.metadata().map_err(io_err(&path))?.len();
+                if on_disk < offset {
                     return Err(StorageError::UploadMissing(id));
                 }
-                Err(e) => return Err(io_err(&path)(e)),
-            };
-            let on_disk = file.metadata().map_err(io_err(&path))?.len();
-            if on_disk < offset {
-                return Err(StorageError::UploadMissing(id));
-            }
-            if on_disk > offset {
-                file.set_len(offset).map_err(io_err(&path))?;
-            }
-            file.seek(SeekFrom::Start(offset)).map_err(io_err(&path))?;
-            let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-            let mut hasher = hasher;
-            let mut len = offset;
-            while let Some(chunk) = rx.blocking_recv() {
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&chunk);
+                if on_disk > offset {
+                    file.set_len(offset).map_err(io_err(&path))?;
                 }
-                out.write_all(&chunk).map_err(io_err(&path))?;
-                len += chunk.len() as u64;
+                file.seek(SeekFrom::Start(offset)).map_err(io_err(&path))?;
+                let syncer = EarlySync::new(&file);
+                let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+                let mut len = offset;
+                let mut since_sync = 0u64;
+                let mut inline_hasher = inline_hasher;
+                while let Some(chunk) = rx.blocking_recv() {
+                    if let Some(h) = inline_hasher.as_mut() {
+                        h.update(&chunk);
+                    }
+                    out.write_all(&chunk).map_err(io_err(&path))?;
+                    len += chunk.len() as u64;
+                    since_sync += chunk.len() as u64;
+                    if since_sync >= EARLY_SYNC_BYTES {
+                        since_sync = 0;
+                        out.flush().map_err(io_err(&path))?;
+                        syncer.kick();
+                    }
+                }
+                let file = out
+                    .into_inner()
+                    .map_err(|e| io_err(&path)(e.into_error()))?;
+                syncer.finish();
+                file.sync_data().map_err(io_err(&path))?;
+                Ok((len, inline_hasher))
+            });
+        let (hash_tx, hash_task) = match threaded_hasher {
+            Some(mut h) => {
+                let (htx, mut hrx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+                let task = tokio::task::spawn_blocking(move || {
+                    while let Some(chunk) = hrx.blocking_recv() {
+                        h.update(&chunk);
+                    }
+                    h
+                });
+                (Some(htx), Some(task))
             }
-            let file = out
-                .into_inner()
-                .map_err(|e| io_err(&path)(e.into_error()))?;
-            file.sync_data().map_err(io_err(&path))?;
-            Ok(Appended { len, hasher })
-        });
+            None => (None, None),
+        };
         let mut received = offset;
         let mut failure = None;
         while let Some(item) = body.next().await {
@@ -126,6 +169,9 @@ impl FsStore {
                     if received > limit {
                         failure = Some(StorageError::TooLarge(limit));
                         break;
+                    }
+                    if let Some(htx) = &hash_tx {
+                        let _ = htx.send(chunk.clone()).await;
                     }
                     if tx.send(chunk).await.is_err() {
                         break; // the writer failed; its error is reported below
@@ -138,12 +184,23 @@ impl FsStore {
             }
         }
         drop(tx);
+        drop(hash_tx);
         let written = writer
             .await
             .unwrap_or_else(|e| Err(StorageError::Body(std::io::Error::other(e))));
+        let threaded = match hash_task {
+            Some(t) => Some(
+                t.await
+                    .map_err(|e| StorageError::Body(std::io::Error::other(e)))?,
+            ),
+            None => None,
+        };
         match failure {
             Some(e) => Err(e),
-            None => written,
+            None => written.map(|(len, inline)| Appended {
+                len,
+                hasher: threaded.or(inline),
+            }),
         }
     }
 
@@ -202,10 +259,11 @@ impl FsStore {
                     std::io::ErrorKind::NotFound => StorageError::UploadMissing(id.clone()),
                     _ => io_err(&from)(e),
                 })?;
+            // Appends fdatasync'd their bytes already; only a truncation needs another sync.
             if file.metadata().map_err(io_err(&from))?.len() != len {
                 file.set_len(len).map_err(io_err(&from))?;
+                file.sync_all().map_err(io_err(&from))?;
             }
-            file.sync_all().map_err(io_err(&from))?;
             drop(file);
             place(&from, &to)
         })
@@ -326,6 +384,51 @@ impl FsStore {
             Err(e) => Err(io_err(&path)(e)),
         })
         .await
+    }
+}
+
+/// Flushes a file's dirty pages on a helper thread while the writer goes on.
+struct EarlySync {
+    tx: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EarlySync {
+    fn new(file: &File) -> Self {
+        let Ok(clone) = file.try_clone() else {
+            return Self {
+                tx: None,
+                thread: None,
+            };
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("wharf-sync".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    // Best effort: the final fdatasync on the writer reports any error.
+                    let _ = clone.sync_data();
+                }
+            })
+            .ok();
+        Self {
+            tx: thread.is_some().then_some(tx),
+            thread,
+        }
+    }
+
+    /// Asks for a flush unless one is already pending.
+    fn kick(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(());
+        }
+    }
+
+    fn finish(mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -58,6 +58,7 @@ impl BlobStore {
 
     /// Writes `body` into the upload starting at `offset` (anything stored past `offset` is
     /// dropped first), hashing as it goes when `hasher` is given. At most `limit` bytes in all.
+    /// `size_hint` is the body's announced length, when known.
     pub async fn upload_append(
         &self,
         id: &UploadId,
@@ -65,9 +66,13 @@ impl BlobStore {
         body: ByteStream,
         hasher: Option<Hasher>,
         limit: u64,
+        size_hint: Option<u64>,
     ) -> Result<Appended, StorageError> {
         match self {
-            Self::Fs(s) => s.upload_append(id, offset, body, hasher, limit).await,
+            Self::Fs(s) => {
+                s.upload_append(id, offset, body, hasher, limit, size_hint)
+                    .await
+            }
         }
     }
 

@@ -40,12 +40,13 @@ async fn suite(store: BlobStore) {
             body(&[b"hello ", b"wor"]),
             Some(Hasher::new(DigestAlgorithm::Sha256)),
             1 << 20,
+            Some(9), // small: hashed on the writer thread
         )
         .await
         .unwrap();
     assert_eq!(a.len, 9);
     let b = store
-        .upload_append(&u, 9, body(&[b"ld"]), a.hasher, 1 << 20)
+        .upload_append(&u, 9, body(&[b"ld"]), a.hasher, 1 << 20, Some(1 << 30))
         .await
         .unwrap();
     assert_eq!(b.len, 11);
@@ -76,11 +77,11 @@ async fn suite(store: BlobStore) {
     let u2 = id(2);
     store.upload_create(&u2).await.unwrap();
     store
-        .upload_append(&u2, 0, body(&[b"abcXYZ"]), None, 1 << 20)
+        .upload_append(&u2, 0, body(&[b"abcXYZ"]), None, 1 << 20, None)
         .await
         .unwrap();
     let c = store
-        .upload_append(&u2, 3, body(&[b"def"]), None, 1 << 20)
+        .upload_append(&u2, 3, body(&[b"def"]), None, 1 << 20, None)
         .await
         .unwrap();
     assert_eq!(c.len, 6);
@@ -92,14 +93,14 @@ async fn suite(store: BlobStore) {
 
     // An append past what storage holds means the session's bytes are gone.
     let err = store
-        .upload_append(&u2, 100, body(&[b"x"]), None, 1 << 20)
+        .upload_append(&u2, 100, body(&[b"x"]), None, 1 << 20, None)
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::UploadMissing(_)), "{err}");
 
     // The size limit is enforced while streaming.
     let err = store
-        .upload_append(&u2, 6, body(&[&[0u8; 100]]), None, 50)
+        .upload_append(&u2, 6, body(&[&[0u8; 100]]), None, 50, None)
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::TooLarge(50)), "{err}");
@@ -110,7 +111,7 @@ async fn suite(store: BlobStore) {
         Err(std::io::Error::other("reset")),
     ]));
     let err = store
-        .upload_append(&u2, 6, failing, None, 1 << 20)
+        .upload_append(&u2, 6, failing, None, 1 << 20, None)
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::Body(_)), "{err}");
@@ -119,7 +120,7 @@ async fn suite(store: BlobStore) {
     let u3 = id(3);
     store.upload_create(&u3).await.unwrap();
     store
-        .upload_append(&u3, 0, body(&[b"hello world"]), None, 1 << 20)
+        .upload_append(&u3, 0, body(&[b"hello world"]), None, 1 << 20, None)
         .await
         .unwrap();
     store.upload_commit(&u3, 11, &expected).await.unwrap();
@@ -167,6 +168,7 @@ async fn large_blob_streams_without_buffering_whole() {
             Box::pin(futures_util::stream::iter(items)),
             Some(Hasher::new(DigestAlgorithm::Sha256)),
             1 << 40,
+            None, // unknown size: hashed on its own thread, flushed early
         )
         .await
         .unwrap();

@@ -201,6 +201,11 @@ fn has_body(req: &Request) -> bool {
     !(req.body().is_end_stream() || hint.exact() == Some(0))
 }
 
+/// The announced body length, when the client sent one.
+fn content_length(req: &Request) -> Option<u64> {
+    header_str(req.headers(), header::CONTENT_LENGTH).and_then(|v| v.parse().ok())
+}
+
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -477,9 +482,10 @@ async fn upload_start(state: &AppState, name: &RepoName, q: &Query, req: Request
     }
     if let Some(d) = q.get("digest") {
         let digest = parse_digest(d)?;
+        let size_hint = content_length(&req);
         let done = state
             .registry
-            .blob_put_monolithic(name, &digest, body_stream(req.into_body()))
+            .blob_put_monolithic(name, &digest, body_stream(req.into_body()), size_hint)
             .await?;
         return Ok(blob_created(name, &done.digest));
     }
@@ -498,9 +504,10 @@ fn content_range(req: &Request) -> Result<Option<wharf_oci::ByteRange>, ApiError
 
 async fn upload_patch(state: &AppState, name: &RepoName, id: &UploadId, req: Request) -> ApiResult {
     let range = content_range(&req)?;
+    let size_hint = content_length(&req);
     let result = state
         .registry
-        .upload_append(name, id, range, body_stream(req.into_body()))
+        .upload_append(name, id, range, body_stream(req.into_body()), size_hint)
         .await;
     match result {
         Ok(offset) => Ok(upload_progress(StatusCode::ACCEPTED, name, id, offset)),
@@ -537,7 +544,8 @@ async fn upload_put(
     };
     let digest = parse_digest(d)?;
     let range = content_range(&req)?;
-    let body = has_body(&req).then(|| body_stream(req.into_body()));
+    let size_hint = content_length(&req);
+    let body = has_body(&req).then(|| (body_stream(req.into_body()), size_hint));
     let done = state
         .registry
         .upload_finish(name, id, &digest, range, body)
