@@ -21,6 +21,7 @@ MiB = 1024 * 1024
 PUSHERS = int(os.environ.get("WHARF_E2E_CRASH_PUSHERS", "16"))
 KILL_AFTER_BLOBS = int(os.environ.get("WHARF_E2E_CRASH_BLOBS", "40"))
 KILL_DEADLINE_S = 30.0
+ROUNDS = int(os.environ.get("WHARF_E2E_CRASH_ROUNDS", "3"))
 
 
 @dataclass
@@ -31,7 +32,6 @@ class Ledger:
     manifests_ok: list = field(default_factory=list)  # (repo, tag, body, digest): got 201
     manifests_tried: dict = field(default_factory=dict)  # (repo, tag) -> (body, digest)
     errors: list = field(default_factory=list)  # unexpected responses before the kill
-    in_flight_at_kill: int = 0
     active: int = 0
 
 
@@ -41,7 +41,7 @@ class Killed(Exception):
 
 def pusher(idx: int, base: str, killed: threading.Event, ledger: Ledger) -> None:
     s = requests.Session()
-    repo = f"crash/p{idx:02d}"
+    repo = f"crash/p{idx:03d}"
     rng = random.Random(1000 + idx)
 
     def check(r: requests.Response, want: int, what: str) -> None:
@@ -145,47 +145,49 @@ def get_verified(s: requests.Session, url: str) -> tuple[int, str | None, int]:
         return 200, "sha256:" + h.hexdigest(), n
 
 
-def test_kill9_under_concurrent_pushes(wharf):
+def run_round(wharf, rnd: int, kill_after: int) -> Ledger:
+    """Start PUSHERS pushers, SIGKILL wharf once ``kill_after`` blobs are acknowledged."""
     ledger = Ledger()
     killed = threading.Event()
-    base = wharf.url
     threads = [
-        threading.Thread(target=pusher, args=(i, base, killed, ledger), daemon=True) for i in range(PUSHERS)
+        threading.Thread(target=pusher, args=(rnd * 100 + i, wharf.url, killed, ledger), daemon=True)
+        for i in range(PUSHERS)
     ]
     for t in threads:
         t.start()
-
     t0 = time.monotonic()
     while time.monotonic() - t0 < KILL_DEADLINE_S:
         with ledger.lock:
-            if len(ledger.blobs_ok) >= KILL_AFTER_BLOBS and ledger.manifests_ok:
+            if len(ledger.blobs_ok) >= kill_after and ledger.manifests_ok:
                 break
             if ledger.errors or ledger.active == 0:
                 break
-        time.sleep(0.05)
+        time.sleep(0.02)
     with ledger.lock:
         assert not ledger.errors, "errors before the kill:\n" + "\n".join(ledger.errors[:20])
-        ledger.in_flight_at_kill = len(ledger.blobs_tried) + len(ledger.manifests_tried)
     killed.set()
     wharf.kill9()  # SIGKILL, mid-push
     elapsed = time.monotonic() - t0
     for t in threads:
         t.join(90)
     assert not any(t.is_alive() for t in threads), "pushers hung after the kill"
-
-    blobs_ok = dict(ledger.blobs_ok)
     print(
-        f"killed after {elapsed:.1f}s: {len(blobs_ok)} blobs and {len(ledger.manifests_ok)} manifests "
-        f"acknowledged, {len(ledger.blobs_tried)} blobs / {len(ledger.manifests_tried)} manifests in flight"
+        f"round {rnd}: killed after {elapsed:.1f}s: {len(ledger.blobs_ok)} blobs and "
+        f"{len(ledger.manifests_ok)} manifests acknowledged, {len(ledger.blobs_tried)} blobs / "
+        f"{len(ledger.manifests_tried)} manifests in flight"
     )
-    assert blobs_ok, "no blob was acknowledged before the kill: the server is too slow or broken"
+    assert ledger.blobs_ok, "no blob was acknowledged before the kill: the server is too slow or broken"
     assert ledger.blobs_tried or ledger.manifests_tried, "nothing was in flight at the kill"
+    return ledger
 
-    wharf.start(port=wharf.port)  # same data dir
+
+def verify(wharf, ledgers: list[Ledger]) -> list[str]:
     s = requests.Session()
-
     problems = []
-    for digest, (repo, size) in blobs_ok.items():
+    acked = {}
+    for ledger in ledgers:
+        acked.update(ledger.blobs_ok)
+    for digest, (repo, size) in acked.items():
         status, got, n = get_verified(s, wharf.v2(f"{repo}/blobs/{digest}"))
         if status != 200 or got != digest or n != size:
             problems.append(f"acknowledged blob {repo}@{digest} ({size} B): status {status}, {n} B, sha {got}")
@@ -193,30 +195,54 @@ def test_kill9_under_concurrent_pushes(wharf):
         h = s.head(wharf.v2(f"{repo}/blobs/{digest}"), timeout=30)
         if h.status_code != 200 or h.headers.get("Content-Length") != str(size):
             problems.append(f"HEAD {repo}@{digest}: {h.status_code} Content-Length {h.headers.get('Content-Length')}")
-    for digest, (repo, size) in ledger.blobs_tried.items():
-        if digest in blobs_ok:
-            continue
-        status, got, n = get_verified(s, wharf.v2(f"{repo}/blobs/{digest}"))
-        if status == 404:
-            continue
-        if status != 200 or got != digest or n != size:
-            problems.append(f"unacknowledged blob {repo}@{digest}: status {status}, {n}/{size} B, sha {got} (partial?)")
-    for repo, tag, body, mdigest in ledger.manifests_ok:
-        for ref in (tag, mdigest):
-            r = s.get(wharf.v2(f"{repo}/manifests/{ref}"), headers={"Accept": OCI_MANIFEST}, timeout=30)
-            if r.status_code != 200 or r.content != body or r.headers.get("Docker-Content-Digest") != mdigest:
-                problems.append(f"acknowledged manifest {repo}:{ref}: {r.status_code}, identical={r.content == body}")
-    for (repo, tag), (body, mdigest) in ledger.manifests_tried.items():
-        r = s.get(wharf.v2(f"{repo}/manifests/{tag}"), headers={"Accept": OCI_MANIFEST}, timeout=30)
-        if r.status_code == 404:
-            continue
-        if r.status_code != 200 or r.content != body:
-            problems.append(f"unacknowledged manifest {repo}:{tag}: {r.status_code}, identical={r.content == body}")
-    assert not problems, f"{len(problems)} problems after kill -9 + restart:\n" + "\n".join(problems[:40])
+    for ledger in ledgers:
+        for digest, (repo, size) in ledger.blobs_tried.items():
+            if digest in acked:
+                continue
+            status, got, n = get_verified(s, wharf.v2(f"{repo}/blobs/{digest}"))
+            if status == 404:
+                continue
+            if status != 200 or got != digest or n != size:
+                problems.append(
+                    f"unacknowledged blob {repo}@{digest}: status {status}, {n}/{size} B, sha {got} (partial?)"
+                )
+        for repo, tag, body, mdigest in ledger.manifests_ok:
+            for ref in (tag, mdigest):
+                r = s.get(wharf.v2(f"{repo}/manifests/{ref}"), headers={"Accept": OCI_MANIFEST}, timeout=30)
+                if r.status_code != 200 or r.content != body or r.headers.get("Docker-Content-Digest") != mdigest:
+                    problems.append(
+                        f"acknowledged manifest {repo}:{ref}: {r.status_code}, identical={r.content == body}"
+                    )
+        for (repo, tag), (body, mdigest) in ledger.manifests_tried.items():
+            r = s.get(wharf.v2(f"{repo}/manifests/{tag}"), headers={"Accept": OCI_MANIFEST}, timeout=30)
+            if r.status_code == 404:
+                continue
+            if r.status_code != 200 or r.content != body:
+                problems.append(
+                    f"unacknowledged manifest {repo}:{tag}: {r.status_code}, identical={r.content == body}"
+                )
+    return problems
 
-    # the restarted server takes new pushes into the same repositories
+
+def test_kill9_under_concurrent_pushes(wharf):
+    seed = int(os.environ.get("WHARF_E2E_CRASH_SEED", str(int(time.time()))))
+    rng = random.Random(seed)
+    print(f"crash test seed {seed} (WHARF_E2E_CRASH_SEED to repeat the kill points)")
+    ledgers: list[Ledger] = []
+    for rnd in range(ROUNDS):
+        kill_after = rng.randint(KILL_AFTER_BLOBS // 4, KILL_AFTER_BLOBS)
+        ledgers.append(run_round(wharf, rnd, kill_after))
+        wharf.start(port=wharf.port)  # same data dir
+        problems = verify(wharf, ledgers)
+        assert not problems, (
+            f"round {rnd}: {len(problems)} problems after kill -9 + restart:\n" + "\n".join(problems[:40])
+        )
+
+    # the restarted server takes new pushes into the same repositories, and still has it all
+    # after a clean restart
+    s = requests.Session()
     for i in range(min(PUSHERS, 4)):
-        repo = f"crash/p{i:02d}"
+        repo = f"crash/p{i:03d}"
         data = os.urandom(64 * 1024)
         r = s.post(wharf.v2(f"{repo}/blobs/uploads/?digest={sha256_digest(data)}"), data=data, timeout=30)
         if r.status_code == 202:  # single-request upload not taken: finish it with a PUT
@@ -225,6 +251,9 @@ def test_kill9_under_concurrent_pushes(wharf):
         assert r.status_code == 201, r.text
         status, got, _ = get_verified(s, wharf.v2(f"{repo}/blobs/{sha256_digest(data)}"))
         assert status == 200 and got == sha256_digest(data)
+    wharf.restart()
+    problems = verify(wharf, ledgers)
+    assert not problems, "after a graceful restart:\n" + "\n".join(problems[:40])
 
 
 def test_upload_session_survives_graceful_restart(wharf):

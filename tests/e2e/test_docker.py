@@ -14,6 +14,7 @@ from helpers import (
     fetch_manifest,
     get_blob_verified,
     head_manifest,
+    require_module,
 )
 
 CMD = 'CMD ["/bin/sh","-c","cat /etc/hello.txt"]'
@@ -150,3 +151,31 @@ def test_docker_manifest_list(wharf, docker_cli, rootfs_tar):
     docker.track(lst)
     docker("pull", lst)
     assert docker("run", "--rm", "--network", "none", lst).stdout == "I am the amd64 image\n"
+
+
+def test_docker_python_sdk(wharf, docker_cli, rootfs_tar):
+    """The Python docker SDK drives the same engine: push (streamed), pull, run."""
+    require_module("docker")
+    import docker as docker_sdk
+
+    docker = docker_cli
+    repo = f"{wharf.host}/e2e/sdk"
+    ref = f"{repo}:v1"
+    import_image(docker, rootfs_tar("hello from the docker SDK\n"), ref)
+    client = docker_sdk.from_env()
+    try:
+        events = list(client.images.push(repo, tag="v1", stream=True, decode=True))
+        errors = [e for e in events if "error" in e or "errorDetail" in e]
+        assert not errors, errors
+        aux = [e["aux"] for e in events if "aux" in e]
+        assert aux and aux[-1]["Digest"].startswith("sha256:"), events
+        _, digest, _ = fetch_manifest(wharf, "e2e/sdk", "v1")
+        assert aux[-1]["Digest"] == digest
+
+        client.images.remove(ref)
+        img = client.images.pull(repo, tag="v1")
+        assert f"{repo}@{digest}" in img.attrs["RepoDigests"]
+        out = client.containers.run(ref, network_mode="none", remove=True)
+        assert out == b"hello from the docker SDK\n"
+    finally:
+        client.close()

@@ -7,11 +7,6 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 use wharf::{App, Config, Overrides};
 
-/// mimalloc keeps freed memory for reuse instead of handing large buffers back to the kernel
-/// after every request, which spares a page fault per 4 KiB of every streamed chunk.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "wharf",
