@@ -105,11 +105,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stop_rx,
         |addr, scheme| {
             // Scripts wait for this line, so it is printed even when the log level hides INFO.
-        if tracing::enabled!(tracing::Level::INFO) {
-            tracing::info!(data_dir = %data_dir.display(), "wharf ready on {scheme}://{addr}");
-        } else {
-            eprintln!("wharf ready on {scheme}://{addr}");
-        }
+            if tracing::enabled!(tracing::Level::INFO) {
+                tracing::info!(data_dir = %data_dir.display(), "wharf ready on {scheme}://{addr}");
+            } else {
+                eprintln!("wharf ready on {scheme}://{addr}");
+            }
         },
     )
     .await?;
