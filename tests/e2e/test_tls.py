@@ -77,7 +77,5 @@ def test_docker_push_pull_over_https(tls_wharf, pki, docker_cli, rootfs_tar):
     finally:
         shutil.rmtree(certs, ignore_errors=True)
     # The registry now holds what docker pushed, served over HTTPS.
-    s = requests.Session()
-    s.verify = str(pki / "ca.crt")
-    r = s.get(f"{tls_wharf.url}/v2/tls/docker/tags/list", timeout=10)
+    r = requests.get(f"{tls_wharf.url}/v2/tls/docker/tags/list", verify=str(pki / "ca.crt"), timeout=10)
     assert r.json()["tags"] == ["v1"]

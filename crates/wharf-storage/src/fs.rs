@@ -122,29 +122,26 @@ impl FsStore {
                     file.set_len(offset).map_err(io_err(&path))?;
                 }
                 file.seek(SeekFrom::Start(offset)).map_err(io_err(&path))?;
-                let syncer = EarlySync::new(&file);
+                let mut syncer = EarlySync::default();
                 let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
                 let mut len = offset;
-                let mut since_sync = 0u64;
                 let mut inline_hasher = inline_hasher;
                 while let Some(chunk) = rx.blocking_recv() {
                     if let Some(h) = inline_hasher.as_mut() {
                         h.update(&chunk);
                     }
                     out.write_all(&chunk).map_err(io_err(&path))?;
+                    let before = len;
                     len += chunk.len() as u64;
-                    since_sync += chunk.len() as u64;
-                    if since_sync >= EARLY_SYNC_BYTES {
-                        since_sync = 0;
+                    if len / EARLY_SYNC_BYTES > before / EARLY_SYNC_BYTES {
                         out.flush().map_err(io_err(&path))?;
-                        syncer.kick();
+                        syncer.kick(out.get_ref());
                     }
                 }
-                let file = out
-                    .into_inner()
-                    .map_err(|e| io_err(&path)(e.into_error()))?;
-                syncer.finish();
-                file.sync_data().map_err(io_err(&path))?;
+                out.flush().map_err(io_err(&path))?;
+                // No fsync here: progress is not a promise. The commit fsyncs before the
+                // rename, and after a restart the digest is recomputed from disk, so bytes a
+                // power loss damaged can never become a blob.
                 Ok((len, inline_hasher))
             });
         let (hash_tx, hash_task) = match threaded_hasher {
@@ -259,11 +256,10 @@ impl FsStore {
                     std::io::ErrorKind::NotFound => StorageError::UploadMissing(id.clone()),
                     _ => io_err(&from)(e),
                 })?;
-            // Appends fdatasync'd their bytes already; only a truncation needs another sync.
             if file.metadata().map_err(io_err(&from))?.len() != len {
                 file.set_len(len).map_err(io_err(&from))?;
-                file.sync_all().map_err(io_err(&from))?;
             }
+            file.sync_data().map_err(io_err(&from))?;
             drop(file);
             place(&from, &to)
         })
@@ -387,47 +383,34 @@ impl FsStore {
     }
 }
 
-/// Flushes a file's dirty pages on a helper thread while the writer goes on.
+/// Flushes a file's dirty pages on a helper thread while the writer goes on, so the fsync
+/// before the 201 of a large upload has little left to do. Started on first use.
+#[derive(Default)]
 struct EarlySync {
     tx: Option<std::sync::mpsc::SyncSender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl EarlySync {
-    fn new(file: &File) -> Self {
-        let Ok(clone) = file.try_clone() else {
-            return Self {
-                tx: None,
-                thread: None,
-            };
-        };
-        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("wharf-sync".into())
-            .spawn(move || {
-                while rx.recv().is_ok() {
-                    // Best effort: the final fdatasync on the writer reports any error.
-                    let _ = clone.sync_data();
-                }
-            })
-            .ok();
-        Self {
-            tx: thread.is_some().then_some(tx),
-            thread,
-        }
-    }
-
     /// Asks for a flush unless one is already pending.
-    fn kick(&self) {
+    fn kick(&mut self, file: &File) {
+        if self.tx.is_none() {
+            let Ok(clone) = file.try_clone() else { return };
+            let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+            let spawned = std::thread::Builder::new()
+                .name("wharf-sync".into())
+                .spawn(move || {
+                    while rx.recv().is_ok() {
+                        // Best effort: the commit's own fsync reports any error.
+                        let _ = clone.sync_data();
+                    }
+                });
+            if spawned.is_err() {
+                return;
+            }
+            self.tx = Some(tx);
+        }
         if let Some(tx) = &self.tx {
             let _ = tx.try_send(());
-        }
-    }
-
-    fn finish(mut self) {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
