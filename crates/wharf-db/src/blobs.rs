@@ -42,34 +42,17 @@ impl Db {
         size: u64,
         upload: Option<(&wharf_oci::UploadId, u64)>,
     ) -> Result<(), DbError> {
-        let now = now();
-        let d = digest.to_string();
-        let mut tx = self.write.begin().await?;
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING")
-            .bind(&d)
-            .bind(size as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(repo.0)
-            .bind(&d)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        if let Some((id, offset)) = upload {
-            let ended = sqlx::query("DELETE FROM uploads WHERE id = ? AND offset_bytes = ?")
-                .bind(id.as_str())
-                .bind(offset as i64)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if ended != 1 {
-                return Err(DbError::UploadMoved(id.to_string()));
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = crate::group_commit::BlobCommit {
+            repo,
+            digest: digest.to_string(),
+            size,
+            upload: upload.map(|(id, offset)| (id.to_string(), offset)),
+            reply,
+        };
+        let closed = || DbError::Commit("the database is shutting down".into());
+        self.commits.send(job).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 
     /// Links a blob that `from` holds into `repo` (cross-repository mount). Returns the size,

@@ -5,6 +5,7 @@
 //! and a single connection avoids busy retries) and a pool of readers in WAL mode.
 
 mod blobs;
+mod group_commit;
 mod manifests;
 mod repos;
 mod uploads;
@@ -32,6 +33,9 @@ pub enum DbError {
     /// A manifest names blobs or child manifests the repository does not hold.
     #[error("manifest references content that is not in the repository: {}", .0.join(", "))]
     MissingReferences(Vec<String>),
+    /// A group commit failed as a whole.
+    #[error("database commit failed: {0}")]
+    Commit(String),
     /// An upload session changed (or ended) while a request was finishing it.
     #[error("upload {0} was changed or ended by another request")]
     UploadMoved(String),
@@ -44,6 +48,7 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 pub struct Db {
     read: SqlitePool,
     write: SqlitePool,
+    commits: tokio::sync::mpsc::Sender<group_commit::BlobCommit>,
 }
 
 /// Seconds since the Unix epoch; all stored times use it.
@@ -80,7 +85,12 @@ impl Db {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.read_only(true))
             .await?;
-        Ok(Self { read, write })
+        let commits = group_commit::start(write.clone());
+        Ok(Self {
+            read,
+            write,
+            commits,
+        })
     }
 
     /// Runs a write whose durability nothing acknowledges yet (a new upload session, upload

@@ -152,12 +152,39 @@ async fn suite(db: Db) {
         "finishing ends the session"
     );
 
+    // Concurrent commits are grouped; a job whose session moved fails alone.
+    let mut tasks = Vec::new();
+    for i in 0..20u8 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let u: UploadId = format!("00000000-0000-4000-8000-0000000001{i:02x}")
+                .parse()
+                .unwrap();
+            db.upload_create(&u, repo).await.unwrap();
+            let d = Digest::sha256_of(&[i]);
+            // Job 7 claims a stale offset.
+            let offset = if i == 7 { 5 } else { 0 };
+            (i, db.commit_blob(repo, &d, 1, Some((&u, offset))).await)
+        }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        let d = Digest::sha256_of(&[i]);
+        if i == 7 {
+            assert!(matches!(r, Err(DbError::UploadMoved(_))), "{r:?}");
+            assert_eq!(db.repo_blob_size(repo, &d).await.unwrap(), None);
+        } else {
+            r.unwrap();
+            assert_eq!(db.repo_blob_size(repo, &d).await.unwrap(), Some(1));
+        }
+    }
+
     // Catalog paginates.
     assert_eq!(db.catalog(None, 2).await.unwrap(), ["me/app", "me/empty"]);
     assert_eq!(db.catalog(Some("me/empty"), 2).await.unwrap(), ["me/other"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_backend() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_sqlite(&dir.path().join("wharf.db")).await.unwrap();

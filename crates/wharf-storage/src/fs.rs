@@ -19,9 +19,6 @@ const READ_CHUNK: usize = 512 * 1024;
 /// Chunks in flight between the network and the disk/hash threads, per upload: bounds the
 /// memory one upload holds to a few network reads.
 const CHANNEL_CHUNKS: usize = 4;
-/// While a large upload streams in, its bytes are flushed to disk every this many bytes on a
-/// helper thread, so the final fdatasync before the 201 has little left to do.
-const EARLY_SYNC_BYTES: u64 = 64 << 20;
 /// Uploads announced at most this large are hashed on the writer thread (a second thread
 /// costs more than it saves).
 const SMALL_UPLOAD: u64 = 1 << 20;
@@ -122,7 +119,6 @@ impl FsStore {
                     file.set_len(offset).map_err(io_err(&path))?;
                 }
                 file.seek(SeekFrom::Start(offset)).map_err(io_err(&path))?;
-                let mut syncer = EarlySync::default();
                 let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
                 let mut len = offset;
                 let mut inline_hasher = inline_hasher;
@@ -131,12 +127,7 @@ impl FsStore {
                         h.update(&chunk);
                     }
                     out.write_all(&chunk).map_err(io_err(&path))?;
-                    let before = len;
                     len += chunk.len() as u64;
-                    if len / EARLY_SYNC_BYTES > before / EARLY_SYNC_BYTES {
-                        out.flush().map_err(io_err(&path))?;
-                        syncer.kick(out.get_ref());
-                    }
                 }
                 out.flush().map_err(io_err(&path))?;
                 // No fsync here: progress is not a promise. The commit fsyncs before the
@@ -380,38 +371,6 @@ impl FsStore {
             Err(e) => Err(io_err(&path)(e)),
         })
         .await
-    }
-}
-
-/// Flushes a file's dirty pages on a helper thread while the writer goes on, so the fsync
-/// before the 201 of a large upload has little left to do. Started on first use.
-#[derive(Default)]
-struct EarlySync {
-    tx: Option<std::sync::mpsc::SyncSender<()>>,
-}
-
-impl EarlySync {
-    /// Asks for a flush unless one is already pending.
-    fn kick(&mut self, file: &File) {
-        if self.tx.is_none() {
-            let Ok(clone) = file.try_clone() else { return };
-            let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-            let spawned = std::thread::Builder::new()
-                .name("wharf-sync".into())
-                .spawn(move || {
-                    while rx.recv().is_ok() {
-                        // Best effort: the commit's own fsync reports any error.
-                        let _ = clone.sync_data();
-                    }
-                });
-            if spawned.is_err() {
-                return;
-            }
-            self.tx = Some(tx);
-        }
-        if let Some(tx) = &self.tx {
-            let _ = tx.try_send(());
-        }
     }
 }
 

@@ -1,0 +1,121 @@
+//! Group commit for blob commits. Every finished upload ends in one durable transaction, and
+//! on SQLite each durable commit costs an fsync on the single writer connection. Commits that
+//! arrive while one is in flight are gathered and written in one transaction, each inside its
+//! own savepoint (so one job's failure undoes only that job), and share one fsync.
+
+use sqlx::{SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{DbError, RepoId, now};
+
+/// Most jobs written in one transaction.
+const MAX_BATCH: usize = 128;
+
+#[derive(Debug)]
+pub(crate) struct BlobCommit {
+    pub(crate) repo: RepoId,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
+    pub(crate) upload: Option<(String, u64)>,
+    pub(crate) reply: oneshot::Sender<Result<(), DbError>>,
+}
+
+/// Starts the committer task; it ends when every sender is dropped.
+pub(crate) fn start(write: SqlitePool) -> mpsc::Sender<BlobCommit> {
+    let (tx, mut rx) = mpsc::channel::<BlobCommit>(1024);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            write_batch(&write, &mut batch).await;
+        }
+    });
+    tx
+}
+
+async fn write_batch(write: &SqlitePool, batch: &mut Vec<BlobCommit>) {
+    let mut results: Vec<Result<(), DbError>> = Vec::with_capacity(batch.len());
+    let outcome: Result<(), sqlx::Error> = async {
+        let mut conn = write.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let written = write_jobs(&mut conn, batch, &mut results).await;
+        let committed = match written {
+            Ok(()) => sqlx::query("COMMIT").execute(&mut *conn).await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = committed {
+            // Never hand a connection back inside an open transaction.
+            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                drop(conn.detach());
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => {
+            for (job, r) in batch.drain(..).zip(results) {
+                let _ = job.reply.send(r);
+            }
+        }
+        Err(e) => {
+            // Nothing of the batch is committed: every job fails alike.
+            let msg = e.to_string();
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(DbError::Commit(msg.clone())));
+            }
+        }
+    }
+}
+
+async fn write_jobs(
+    conn: &mut SqliteConnection,
+    batch: &[BlobCommit],
+    results: &mut Vec<Result<(), DbError>>,
+) -> Result<(), sqlx::Error> {
+    for job in batch {
+        sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+        let r = apply(conn, job).await;
+        if r.is_err() {
+            sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
+        }
+        sqlx::query("RELEASE job").execute(&mut *conn).await?;
+        results.push(r);
+    }
+    Ok(())
+}
+
+async fn apply(conn: &mut SqliteConnection, job: &BlobCommit) -> Result<(), DbError> {
+    let now = now();
+    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING")
+        .bind(&job.digest)
+        .bind(job.size as i64)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(job.repo.0)
+        .bind(&job.digest)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    if let Some((id, offset)) = &job.upload {
+        let ended = sqlx::query("DELETE FROM uploads WHERE id = ? AND offset_bytes = ?")
+            .bind(id)
+            .bind(*offset as i64)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if ended != 1 {
+            return Err(DbError::UploadMoved(id.clone()));
+        }
+    }
+    Ok(())
+}
