@@ -4,6 +4,7 @@
 //! SQLite is the embedded default: one writer connection (SQLite serialises writers anyway,
 //! and a single connection avoids busy retries) and a pool of readers in WAL mode.
 
+mod accounts;
 mod blobs;
 mod group_commit;
 mod manifests;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use accounts::{NamespaceKind, OrgRole, UserRow};
 pub use manifests::{ManifestRecord, NewManifest, PutOutcome, Referrer};
 pub use uploads::UploadRow;
 
@@ -33,6 +35,9 @@ pub enum DbError {
     /// A manifest names blobs or child manifests the repository does not hold.
     #[error("manifest references content that is not in the repository: {}", .0.join(", "))]
     MissingReferences(Vec<String>),
+    /// A user or organization name (or an email) is already in use.
+    #[error("the name or email {0:?} is already taken")]
+    NameTaken(String),
     /// A group commit failed as a whole.
     #[error("database commit failed: {0}")]
     Commit(String),

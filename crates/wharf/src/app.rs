@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use wharf_db::Db;
+use wharf_hub::{Hub, HubConfig};
 use wharf_registry::{Registry, RegistryConfig};
 use wharf_storage::{BlobStore, FsStore};
 
@@ -13,6 +14,12 @@ use crate::config::Config;
 #[derive(Debug)]
 pub struct App {
     pub registry: Arc<Registry>,
+    pub hub: Arc<Hub>,
+    /// Whether requests are authorized against accounts (`auth` in the config).
+    pub auth: bool,
+    /// Whether this server speaks HTTPS (for the token realm).
+    pub tls: bool,
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +52,15 @@ impl App {
                 config.data_dir.display()
             )
         })?;
+        let hub = Hub::open(
+            db.clone(),
+            HubConfig {
+                token_ttl: std::time::Duration::from_secs(config.token_ttl_secs),
+                ..HubConfig::default()
+            },
+        )
+        .await
+        .context("cannot prepare the token signing key")?;
         let registry = Registry::new(
             db,
             BlobStore::Fs(store),
@@ -54,7 +70,13 @@ impl App {
                 upload_expiry: std::time::Duration::from_secs(config.upload_expiry_secs),
             },
         );
-        Ok(AppState(Arc::new(App { registry })))
+        Ok(AppState(Arc::new(App {
+            registry,
+            hub,
+            auth: config.auth,
+            tls: config.tls_cert.is_some(),
+            public_url: config.public_url.clone(),
+        })))
     }
 
     /// The HTTP router for this app.

@@ -18,6 +18,9 @@ const ENV_KEYS: &[&str] = &[
     "manifest_cache_ttl_secs",
     "upload_expiry_secs",
     "upload_sweep_interval_secs",
+    "auth",
+    "public_url",
+    "token_ttl_secs",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +43,13 @@ pub struct Config {
     pub upload_expiry_secs: u64,
     /// How often the sweeper looks for expired uploads.
     pub upload_sweep_interval_secs: u64,
+    /// Require accounts: anonymous users may only pull public repositories, pushes need a
+    /// user with write access (docker login). Off until the accounts work is complete.
+    pub auth: bool,
+    /// The URL clients reach wharf at (for the token realm), when the Host header is not it.
+    pub public_url: Option<String>,
+    /// Lifetime of registry tokens, in seconds.
+    pub token_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -53,6 +63,9 @@ impl Default for Config {
             manifest_cache_ttl_secs: 60,
             upload_expiry_secs: 24 * 3600,
             upload_sweep_interval_secs: 600,
+            auth: false,
+            public_url: None,
+            token_ttl_secs: 300,
         }
     }
 }
@@ -106,6 +119,14 @@ impl Config {
         }
         if self.max_blob_bytes == 0 {
             anyhow::bail!("max_blob_bytes must be at least 1");
+        }
+        if let Some(u) = &self.public_url
+            && (!(u.starts_with("http://") || u.starts_with("https://")) || u.contains(['"', ' ']))
+        {
+            anyhow::bail!("public_url {u:?} must be an http:// or https:// URL");
+        }
+        if !(10..=86_400).contains(&self.token_ttl_secs) {
+            anyhow::bail!("token_ttl_secs must be between 10 and 86400");
         }
         if self.upload_sweep_interval_secs == 0 {
             anyhow::bail!("upload_sweep_interval_secs must be at least 1");

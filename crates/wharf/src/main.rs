@@ -22,6 +22,62 @@ struct Cli {
 enum Command {
     /// Run the registry.
     Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+/// Where the data directory is, for the management commands.
+#[derive(clap::Args)]
+struct DataArgs {
+    /// Directory for the database and blobs [default: ./wharf-data; env WHARF_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Configuration file [default: ./wharf.toml when present].
+    #[arg(long, value_name = "FILE", env = "WHARF_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; their name becomes their namespace. The password is read from stdin.
+    Add {
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization owned by an existing user.
+    Add {
+        name: String,
+        #[arg(long, value_name = "USER")]
+        owner: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Add a user to an organization, or change their role.
+    Member {
+        org: String,
+        user: String,
+        #[arg(long, value_parser = ["owner", "editor", "member"])]
+        role: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -66,6 +122,8 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::User(cmd) => user(cmd).await,
+            Command::Org(cmd) => org(cmd).await,
         }
     });
     match result {
@@ -116,6 +174,65 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = sweeper.await;
     state.registry.db().close().await;
     tracing::info!("wharf stopped");
+    Ok(())
+}
+
+async fn open_data(data: DataArgs) -> anyhow::Result<wharf::AppState> {
+    let config = Config::load(
+        data.config.as_deref(),
+        Overrides {
+            data_dir: data.data_dir,
+            ..Overrides::default()
+        },
+    )?;
+    App::open(&config).await
+}
+
+async fn user(cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            email,
+            password_stdin: _,
+            admin,
+            data,
+        } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let state = open_data(data).await?;
+            state.hub.add_user(&name, &email, password, admin).await?;
+            state.registry.db().close().await;
+            println!(
+                "user {name} created{}",
+                if admin { " (administrator)" } else { "" }
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn org(cmd: OrgCommand) -> anyhow::Result<()> {
+    match cmd {
+        OrgCommand::Add { name, owner, data } => {
+            let state = open_data(data).await?;
+            state.hub.add_org(&name, &owner).await?;
+            state.registry.db().close().await;
+            println!("organization {name} created, owned by {owner}");
+        }
+        OrgCommand::Member {
+            org,
+            user,
+            role,
+            data,
+        } => {
+            let role = wharf_hub::OrgRole::parse(&role).expect("clap checked the role");
+            let state = open_data(data).await?;
+            state.hub.set_org_member(&org, &user, role).await?;
+            state.registry.db().close().await;
+            println!("{user} is now {} of {org}", role.as_str());
+        }
+    }
     Ok(())
 }
 

@@ -1,8 +1,10 @@
 //! HTTP: the router, the registry API and the mapping of errors to responses.
 
+mod auth;
 mod endpoint;
 mod error;
 mod registry;
+mod token;
 
 use axum::Router;
 use axum::extract::State;
@@ -16,6 +18,7 @@ use crate::app::AppState;
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/token", get(token::token).post(token::token))
         .route("/v2", any(registry::dispatch))
         .route("/v2/", any(registry::dispatch))
         .route("/v2/{*rest}", any(registry::dispatch))

@@ -14,6 +14,7 @@ use wharf_oci::{
 use wharf_registry::RegistryError;
 use wharf_storage::ByteStream;
 
+use super::auth;
 use super::endpoint::Endpoint;
 use super::error::{ApiError, error_body};
 use crate::app::AppState;
@@ -40,11 +41,31 @@ pub(crate) async fn dispatch(State(state): State<AppState>, req: Request) -> Res
         );
     };
     let method = req.method().clone();
-    let result = route(&state, &method, endpoint, req).await;
+    let mut caller = auth::Caller::Anonymous;
+    if state.auth {
+        let checked = match auth::caller(&state, req.headers()).await {
+            Ok(c) => match auth::need(&method, &endpoint) {
+                Some(need) => auth::check(&state, &c, need).await.map(|()| c),
+                None => Ok(c),
+            },
+            Err(refusal) => Err(refusal),
+        };
+        match checked {
+            Ok(c) => caller = c,
+            Err(refusal) => return auth::refusal_response(&state, req.headers(), refusal),
+        }
+    }
+    let result = route(&state, &caller, &method, endpoint, req).await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn route(state: &AppState, method: &Method, endpoint: Endpoint, req: Request) -> ApiResult {
+async fn route(
+    state: &AppState,
+    caller: &auth::Caller,
+    method: &Method,
+    endpoint: Endpoint,
+    req: Request,
+) -> ApiResult {
     use Endpoint as E;
     let query = Query::parse(req.uri().query());
     match (method.clone(), endpoint) {
@@ -88,7 +109,7 @@ async fn route(state: &AppState, method: &Method, endpoint: Endpoint, req: Reque
             Ok(StatusCode::ACCEPTED.into_response())
         }
         (Method::POST, E::UploadStart { name }) => {
-            upload_start(state, &parse_name(&name)?, &query, req).await
+            upload_start(state, caller, &parse_name(&name)?, &query, req).await
         }
         (Method::GET, E::Upload { name, id }) => {
             let name = parse_name(&name)?;
@@ -465,17 +486,24 @@ async fn blob_get(
 
 // ---- uploads ----
 
-async fn upload_start(state: &AppState, name: &RepoName, q: &Query, req: Request) -> ApiResult {
+async fn upload_start(
+    state: &AppState,
+    caller: &auth::Caller,
+    name: &RepoName,
+    q: &Query,
+    req: Request,
+) -> ApiResult {
     if let Some(mount) = q.get("mount") {
         // A digest or source we cannot use falls back to a normal upload, as the spec allows.
         if let (Ok(digest), Some(Ok(from))) = (
             mount.parse::<Digest>(),
             q.get("from").map(str::parse::<RepoName>),
-        ) && state
-            .registry
-            .blob_mount(name, &from, &digest)
-            .await?
-            .is_some()
+        ) && may_pull_from(state, caller, &from).await
+            && state
+                .registry
+                .blob_mount(name, &from, &digest)
+                .await?
+                .is_some()
         {
             return Ok(blob_created(name, &digest));
         }
@@ -491,6 +519,14 @@ async fn upload_start(state: &AppState, name: &RepoName, q: &Query, req: Request
     }
     let id = state.registry.upload_start(name).await?;
     Ok(upload_progress(StatusCode::ACCEPTED, name, &id, 0))
+}
+
+/// A mount links a blob from another repository: the caller must be allowed to pull there.
+async fn may_pull_from(state: &AppState, caller: &auth::Caller, from: &RepoName) -> bool {
+    !state.auth
+        || auth::allowed(state, caller, from)
+            .await
+            .is_ok_and(|a| a.pull)
 }
 
 fn content_range(req: &Request) -> Result<Option<wharf_oci::ByteRange>, ApiError> {

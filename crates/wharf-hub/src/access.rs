@@ -1,0 +1,169 @@
+//! Access decisions: what a principal may do to a repository.
+
+use wharf_db::{NamespaceKind, OrgRole};
+use wharf_oci::{OFFICIAL_NAMESPACE, RepoName};
+
+use crate::{Hub, HubError};
+
+/// A signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub is_admin: bool,
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    User(User),
+}
+
+impl Principal {
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Self::Anonymous => None,
+            Self::User(u) => Some(u),
+        }
+    }
+}
+
+/// Registry actions on one repository.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Actions {
+    pub pull: bool,
+    pub push: bool,
+    pub delete: bool,
+}
+
+impl Actions {
+    pub const NONE: Self = Self {
+        pull: false,
+        push: false,
+        delete: false,
+    };
+    pub const PULL: Self = Self {
+        pull: true,
+        push: false,
+        delete: false,
+    };
+    pub const PUSH: Self = Self {
+        pull: true,
+        push: true,
+        delete: false,
+    };
+    pub const DELETE: Self = Self {
+        pull: false,
+        push: false,
+        delete: true,
+    };
+    pub const ALL: Self = Self {
+        pull: true,
+        push: true,
+        delete: true,
+    };
+
+    /// Parses the actions of a token scope (`pull,push`, `*`); unknown words are ignored.
+    pub fn parse(list: &str) -> Self {
+        let mut a = Self::NONE;
+        for w in list.split(',') {
+            match w.trim() {
+                "pull" => a.pull = true,
+                "push" => a.push = true,
+                "delete" => a.delete = true,
+                "*" => a = Self::ALL,
+                _ => {}
+            }
+        }
+        a
+    }
+
+    pub fn names(self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.pull {
+            v.push("pull");
+        }
+        if self.push {
+            v.push("push");
+        }
+        if self.delete {
+            v.push("delete");
+        }
+        v
+    }
+
+    pub fn intersect(self, other: Self) -> Self {
+        Self {
+            pull: self.pull && other.pull,
+            push: self.push && other.push,
+            delete: self.delete && other.delete,
+        }
+    }
+
+    /// Whether every action in `needed` is in `self`.
+    pub fn covers(self, needed: Self) -> bool {
+        (!needed.pull || self.pull)
+            && (!needed.push || self.push)
+            && (!needed.delete || self.delete)
+    }
+}
+
+impl Hub {
+    /// What `who` may do to `repo`. A repository that does not exist is treated like a private
+    /// one, so that nobody can tell a private repository from a missing one: only those who
+    /// could create it may pull from it.
+    pub async fn actions_for(&self, who: &Principal, repo: &RepoName) -> Result<Actions, HubError> {
+        let namespace = repo.namespace();
+        let exists = self.db.repo_id(repo).await?.is_some();
+        let private = exists && self.db.repo_is_private(repo.as_str()).await?;
+        let public_pull = exists && !private;
+        let Principal::User(user) = who else {
+            return Ok(if public_pull {
+                Actions::PULL
+            } else {
+                Actions::NONE
+            });
+        };
+        if user.is_admin {
+            return Ok(Actions::ALL);
+        }
+        let (write, read) = if namespace == OFFICIAL_NAMESPACE {
+            (false, false)
+        } else {
+            match self.db.namespace_kind(namespace).await? {
+                Some(NamespaceKind::User) => {
+                    let own = namespace == user.name;
+                    (own, own)
+                }
+                Some(NamespaceKind::Org) => match self.db.org_role(namespace, user.id).await? {
+                    Some(OrgRole::Owner | OrgRole::Editor) => (true, true),
+                    Some(OrgRole::Member) => (false, true),
+                    None => (false, false),
+                },
+                None => (false, false),
+            }
+        };
+        Ok(Actions {
+            pull: read || public_pull,
+            push: write,
+            delete: write,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_sets() {
+        assert_eq!(Actions::parse("pull,push"), Actions::PUSH);
+        assert_eq!(Actions::parse("*"), Actions::ALL);
+        assert_eq!(Actions::parse("nonsense"), Actions::NONE);
+        assert!(Actions::ALL.covers(Actions::PUSH));
+        assert!(!Actions::PULL.covers(Actions::PUSH));
+        assert_eq!(Actions::ALL.intersect(Actions::PULL), Actions::PULL);
+        assert_eq!(Actions::PUSH.names(), ["pull", "push"]);
+    }
+}

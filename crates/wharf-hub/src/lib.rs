@@ -1,0 +1,94 @@
+//! The hub: accounts, organizations, who may do what, and the tokens the registry accepts.
+//! Access decisions are made here and only here; the HTTP layer asks and obeys.
+
+mod access;
+mod accounts;
+mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wharf_db::Db;
+
+pub use access::{Actions, Principal, User};
+pub use accounts::validate_account_name;
+pub use tokens::{Grant, IssuedToken, TokenClaims};
+pub use wharf_db::OrgRole;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error(
+        "the name {0:?} is already taken by a user or an organization (or the email by a user)"
+    )]
+    NameTaken(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// Wrong name or password; deliberately says nothing about which.
+    #[error("incorrect username or password")]
+    BadCredentials,
+    #[error("the token is invalid or expired: {0}")]
+    BadToken(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<wharf_db::DbError> for HubError {
+    fn from(e: wharf_db::DbError) -> Self {
+        match e {
+            wharf_db::DbError::NameTaken(n) => Self::NameTaken(n),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Tunables of the hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// The `service` registry tokens are issued for (their audience).
+    pub service: String,
+    /// Lifetime of registry access tokens.
+    pub token_ttl: Duration,
+    /// Lifetime of refresh tokens (docker's identity token after `docker login`).
+    pub refresh_ttl: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            service: "wharf".into(),
+            token_ttl: Duration::from_secs(300),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// The hub service.
+pub struct Hub {
+    db: Db,
+    config: HubConfig,
+    keys: tokens::Keys,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// Opens the hub: loads (or creates, on first start) the token signing key.
+    pub async fn open(db: Db, config: HubConfig) -> Result<Arc<Self>, HubError> {
+        let keys = tokens::Keys::load(&db).await?;
+        Ok(Arc::new(Self { db, config, keys }))
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+}
