@@ -171,3 +171,45 @@ def test_token_endpoint(auth_wharf):
     # The catalog is for administrators.
     assert requests.get(f"{w.url}/v2/_catalog", auth=("alice", PASSWORDS["alice"]), timeout=10).status_code == 403
     assert requests.get(f"{w.url}/v2/_catalog", auth=("boss", PASSWORDS["boss"]), timeout=10).status_code == 200
+
+
+def new_token(w, user, scope):
+    out = wharf_cli(w, "token", "add", user, "--scope", scope, "--label", f"e2e {scope}")
+    secret = out.stdout.strip()
+    assert secret.startswith("wharf_pat_"), out.stdout
+    token_id = out.stderr.split()[2]
+    return token_id, secret
+
+
+def test_access_tokens_as_passwords(auth_wharf, docker_cli, rootfs_tar):
+    w, docker = auth_wharf, docker_cli
+    rw_id, rw = new_token(w, "alice", "read-write")
+    _, ro = new_token(w, "alice", "read")
+    ref = f"{w.host}/alice/pat:v1"
+    docker("import", "-c", CMD, str(rootfs_tar("pushed with a token\n")), ref)
+    docker.track(ref)
+    try:
+        docker("login", w.host, "-u", "alice", "--password-stdin", input=rw)
+        docker("push", ref, timeout=300)
+        docker("logout", w.host)
+        docker("login", w.host, "-u", "alice", "--password-stdin", input=ro)
+        docker("tag", ref, f"{w.host}/alice/pat:v2")
+        docker.track(f"{w.host}/alice/pat:v2")
+        refused = docker("push", f"{w.host}/alice/pat:v2", check=False, timeout=120)
+        assert refused.returncode != 0, "a read token pushed"
+        docker("logout", w.host)
+        # A token only signs in its own user; a revoked token not at all.
+        assert docker("login", w.host, "-u", "bob", "--password-stdin", input=rw, check=False).returncode != 0
+        wharf_cli(w, "token", "revoke", rw_id)
+        assert docker("login", w.host, "-u", "alice", "--password-stdin", input=rw, check=False).returncode != 0
+        listing = wharf_cli(w, "token", "list", "alice").stdout
+        assert rw_id in listing and rw not in listing
+        row = next(line for line in listing.splitlines() if line.startswith(rw_id)).split("\t")
+        assert row[5] != "-" and row[6] != "-", row  # last used, revoked
+    finally:
+        docker("logout", w.host, check=False)
+    # Basic auth with a token on the registry and the token endpoint.
+    _, ro2 = new_token(w, "alice", "read")
+    assert requests.get(w.v2("alice/pat/tags/list"), auth=("alice", ro2), timeout=10).status_code == 200
+    r = requests.put(w.v2("alice/pat/manifests/v3"), auth=("alice", ro2), data=b"{}", timeout=10)
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"

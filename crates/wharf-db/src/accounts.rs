@@ -209,3 +209,134 @@ impl Db {
         Ok(row.get(0))
     }
 }
+
+/// A personal access token's row (never the secret).
+#[derive(Debug, Clone)]
+pub struct AccessTokenRow {
+    pub id: String,
+    pub user_id: i64,
+    pub label: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+fn token_from(r: sqlx::sqlite::SqliteRow) -> AccessTokenRow {
+    AccessTokenRow {
+        id: r.get(0),
+        user_id: r.get(1),
+        label: r.get(2),
+        scope: r.get(3),
+        created_at: r.get(4),
+        expires_at: r.get(5),
+        last_used_at: r.get(6),
+        revoked_at: r.get(7),
+    }
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, user_id, label, scope, created_at, expires_at, last_used_at, revoked_at";
+
+impl Db {
+    pub async fn create_access_token(
+        &self,
+        id: &str,
+        user_id: i64,
+        label: &str,
+        scope: &str,
+        secret_hash: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO access_tokens (id, user_id, label, scope, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(user_id)
+            .bind(label)
+            .bind(scope)
+            .bind(secret_hash)
+            .bind(now())
+            .bind(expires_at)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// The token with this secret hash, with its user.
+    pub async fn access_token_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<(AccessTokenRow, UserRow)>, DbError> {
+        let sql = "SELECT t.id, t.user_id, t.label, t.scope, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, \
+             u.id, u.name, u.email, u.password_hash, u.is_admin \
+             FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?".to_string();
+        let row = sqlx::query(&sql)
+            .bind(secret_hash)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| {
+            let user = UserRow {
+                id: r.get(8),
+                name: r.get(9),
+                email: r.get(10),
+                password_hash: r.get(11),
+                is_admin: r.get::<i64, _>(12) != 0,
+            };
+            (token_from(r), user)
+        }))
+    }
+
+    pub async fn access_token(&self, id: &str) -> Result<Option<AccessTokenRow>, DbError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE id = ?");
+        Ok(sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .map(token_from))
+    }
+
+    /// A user's tokens, newest first, at most `limit` after `before_created` (keyset paging).
+    pub async fn access_tokens_of(
+        &self,
+        user_id: i64,
+        limit: u32,
+    ) -> Result<Vec<AccessTokenRow>, DbError> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?"
+        );
+        Ok(sqlx::query(&sql)
+            .bind(user_id)
+            .bind(limit as i64)
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(token_from)
+            .collect())
+    }
+
+    /// Revokes a token. False when it does not exist or was already revoked.
+    pub async fn revoke_access_token(&self, id: &str) -> Result<bool, DbError> {
+        let r = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Records a use of the token, at most once a minute (so using a token is not a write per
+    /// request).
+    pub async fn touch_access_token(&self, id: &str) -> Result<(), DbError> {
+        let now = now();
+        self.execute_relaxed(
+            sqlx::query("UPDATE access_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+                .bind(now)
+                .bind(id)
+                .bind(now - 60),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -11,6 +11,11 @@ pub struct User {
     pub id: i64,
     pub name: String,
     pub is_admin: bool,
+    /// The most this sign-in may do: everything with a password, the token's scope with an
+    /// access token.
+    pub cap: Actions,
+    /// The access token used to sign in, if any.
+    pub token_id: Option<String>,
 }
 
 /// Who is asking.
@@ -126,7 +131,7 @@ impl Hub {
             });
         };
         if user.is_admin {
-            return Ok(Actions::ALL);
+            return Ok(Actions::ALL.intersect(user.cap));
         }
         let (write, read) = if namespace == OFFICIAL_NAMESPACE {
             (false, false)
@@ -148,7 +153,21 @@ impl Hub {
             pull: read || public_pull,
             push: write,
             delete: write,
-        })
+        }
+        .intersect(user.cap))
+    }
+}
+
+impl User {
+    /// A user signed in with their password: no cap beyond their rights.
+    pub fn password(id: i64, name: String, is_admin: bool) -> Self {
+        Self {
+            id,
+            name,
+            is_admin,
+            cap: Actions::ALL,
+            token_id: None,
+        }
     }
 }
 

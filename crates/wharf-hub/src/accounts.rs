@@ -103,11 +103,7 @@ impl Hub {
             .await
             .map_err(|e| HubError::Internal(e.to_string()))??;
         let id = self.db.create_user(name, email, &hash, admin).await?;
-        Ok(User {
-            id,
-            name: name.to_owned(),
-            is_admin: admin,
-        })
+        Ok(User::password(id, name.to_owned(), admin))
     }
 
     /// Creates an organization owned by the user `owner`.
@@ -141,12 +137,16 @@ impl Hub {
         }
     }
 
-    /// Checks a name and password. Unknown users cost the same time as wrong passwords.
+    /// Checks a name and a password or access token. Unknown users cost the same time as
+    /// wrong passwords.
     pub async fn authenticate_password(
         &self,
         name: &str,
         password: &str,
     ) -> Result<User, HubError> {
+        if password.starts_with(crate::TOKEN_PREFIX) {
+            return self.authenticate_token(name, password).await;
+        }
         if name.len() > 64 || password.len() > MAX_PASSWORD {
             return Err(HubError::BadCredentials);
         }
@@ -167,22 +167,18 @@ impl Hub {
         .await
         .map_err(|e| HubError::Internal(e.to_string()))?;
         match (row, ok) {
-            (Some(u), true) => Ok(User {
-                id: u.id,
-                name: u.name,
-                is_admin: u.is_admin,
-            }),
+            (Some(u), true) => Ok(User::password(u.id, u.name, u.is_admin)),
             _ => Err(HubError::BadCredentials),
         }
     }
 
     /// The user named `name`, as a principal (for tokens whose subject is a user name).
     pub async fn user(&self, name: &str) -> Result<Option<User>, HubError> {
-        Ok(self.db.user_by_name(name).await?.map(|u| User {
-            id: u.id,
-            name: u.name,
-            is_admin: u.is_admin,
-        }))
+        Ok(self
+            .db
+            .user_by_name(name)
+            .await?
+            .map(|u| User::password(u.id, u.name, u.is_admin)))
     }
 }
 

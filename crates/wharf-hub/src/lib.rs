@@ -2,6 +2,7 @@
 //! Access decisions are made here and only here; the HTTP layer asks and obeys.
 
 mod access;
+mod access_tokens;
 mod accounts;
 mod tokens;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use wharf_db::Db;
 
 pub use access::{Actions, Principal, User};
+pub use access_tokens::{NewAccessToken, TOKEN_PREFIX, TOKEN_SCOPES, scope_cap};
 pub use accounts::validate_account_name;
 pub use tokens::{Grant, IssuedToken, TokenClaims};
 pub use wharf_db::OrgRole;

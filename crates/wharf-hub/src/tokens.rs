@@ -52,6 +52,9 @@ pub struct TokenClaims {
     /// `access` for registry tokens, `refresh` for refresh tokens.
     #[serde(default)]
     pub typ: String,
+    /// The access token a refresh token was issued through (re-checked on every refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pat: Option<String>,
 }
 
 impl TokenClaims {
@@ -113,6 +116,7 @@ impl Hub {
             jti: uuid::Uuid::new_v4().to_string(),
             access,
             typ: typ.into(),
+            pat: user.and_then(|u| u.token_id.clone()),
         };
         let token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.keys.encoding)
@@ -170,8 +174,13 @@ impl Hub {
     /// Verifies a refresh token and returns its user, who must still exist.
     pub async fn verify_refresh_token(&self, token: &str) -> Result<User, HubError> {
         let claims = self.verify(token, "refresh")?;
-        self.user(&claims.sub)
+        let user = self
+            .user(&claims.sub)
             .await?
-            .ok_or_else(|| HubError::BadToken("the token's user no longer exists".into()))
+            .ok_or_else(|| HubError::BadToken("the token's user no longer exists".into()))?;
+        match &claims.pat {
+            Some(id) => self.recheck_token(user, id).await,
+            None => Ok(user),
+        }
     }
 }

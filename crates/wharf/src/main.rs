@@ -28,6 +28,40 @@ enum Command {
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Manage personal access tokens (usable as the password for docker login).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an access token for a user and print its secret (shown this once only).
+    Add {
+        user: String,
+        /// What the token may do: read, read-write, delete or admin.
+        #[arg(long, value_parser = ["read", "read-write", "delete", "admin"])]
+        scope: String,
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        label: String,
+        /// Days until the token expires [default: never].
+        #[arg(long, value_name = "DAYS")]
+        expires_days: Option<u32>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List a user's access tokens (never their secrets).
+    List {
+        user: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke an access token by its id.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// Where the data directory is, for the management commands.
@@ -124,6 +158,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::User(cmd) => user(cmd).await,
             Command::Org(cmd) => org(cmd).await,
+            Command::Token(cmd) => token(cmd).await,
         }
     });
     match result {
@@ -231,6 +266,56 @@ async fn org(cmd: OrgCommand) -> anyhow::Result<()> {
             state.hub.set_org_member(&org, &user, role).await?;
             state.registry.db().close().await;
             println!("{user} is now {} of {org}", role.as_str());
+        }
+    }
+    Ok(())
+}
+
+async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Add {
+            user,
+            scope,
+            label,
+            expires_days,
+            data,
+        } => {
+            let state = open_data(data).await?;
+            let new = state
+                .hub
+                .add_access_token(&user, &label, &scope, expires_days)
+                .await?;
+            state.registry.db().close().await;
+            eprintln!(
+                "access token {} for {user} (scope {scope}); the secret is shown only now:",
+                new.token.id
+            );
+            println!("{}", new.secret);
+        }
+        TokenCommand::List { user, data } => {
+            let state = open_data(data).await?;
+            let tokens = state.hub.access_tokens(&user).await?;
+            state.registry.db().close().await;
+            println!("ID\tLABEL\tSCOPE\tCREATED\tEXPIRES\tLAST USED\tREVOKED");
+            let t = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |s| s.to_string());
+            for k in tokens {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.label,
+                    k.scope,
+                    k.created_at,
+                    t(k.expires_at),
+                    t(k.last_used_at),
+                    t(k.revoked_at)
+                );
+            }
+        }
+        TokenCommand::Revoke { id, data } => {
+            let state = open_data(data).await?;
+            state.hub.revoke_access_token(&id).await?;
+            state.registry.db().close().await;
+            println!("access token {id} revoked");
         }
     }
     Ok(())
