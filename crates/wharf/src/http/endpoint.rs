@@ -17,6 +17,35 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
+    /// Every kind of endpoint, by name. The authorization matrix test covers each of these
+    /// under every method; `kind` below must name every variant.
+    #[cfg(test)]
+    pub(crate) const KINDS: [&'static str; 8] = [
+        "base",
+        "catalog",
+        "tags",
+        "manifest",
+        "blob",
+        "upload-start",
+        "upload",
+        "referrers",
+    ];
+
+    /// The kind's name (an exhaustive match: a new variant does not compile without one).
+    #[cfg(test)]
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Base => "base",
+            Self::Catalog => "catalog",
+            Self::Tags { .. } => "tags",
+            Self::Manifest { .. } => "manifest",
+            Self::Blob { .. } => "blob",
+            Self::UploadStart { .. } => "upload-start",
+            Self::Upload { .. } => "upload",
+            Self::Referrers { .. } => "referrers",
+        }
+    }
+
     /// Parses the part of the path after `/v2/`. `None` means no registry endpoint matches.
     pub(crate) fn parse(rest: &str) -> Option<Self> {
         if rest.is_empty() {

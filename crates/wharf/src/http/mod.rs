@@ -6,6 +6,9 @@ mod error;
 mod registry;
 mod token;
 
+#[cfg(test)]
+mod authz_matrix;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};

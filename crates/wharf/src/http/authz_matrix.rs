@@ -1,0 +1,328 @@
+//! The authorization matrix: every registry endpoint under every method, asked by every kind
+//! of caller, with the answer each must get. The matrix is data: an endpoint kind or method
+//! without a row fails `every_endpoint_has_a_row`.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use base64::Engine as _;
+use tower::ServiceExt;
+
+use super::endpoint::Endpoint;
+use crate::{App, AppState, Config};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Let through (whatever the endpoint then says: 2xx, 404, 400, 405…).
+    Ok,
+    Unauthorized,
+    Forbidden,
+}
+use Answer::{Forbidden as F, Ok as O, Unauthorized as U};
+
+/// Callers, in this order: anonymous, reader (org member), writer (org owner), administrator,
+/// outsider (another org's owner), a revoked access token, an expired JWT, a tampered JWT, a
+/// JWT that grants only pull on the repository.
+const CALLERS: [&str; 9] = [
+    "anonymous",
+    "reader",
+    "writer",
+    "admin",
+    "outsider",
+    "revoked",
+    "expired",
+    "tampered",
+    "pull-only",
+];
+const READ: [Answer; 9] = [O, O, O, O, O, U, U, U, O];
+const WRITE: [Answer; 9] = [U, F, O, O, F, U, U, U, U];
+const SIGNED_IN: [Answer; 9] = [U, O, O, O, O, U, U, U, O];
+const ADMIN: [Answer; 9] = [U, F, F, O, F, U, U, U, U];
+
+const METHODS: [&str; 6] = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"];
+
+#[rustfmt::skip]
+const MATRIX: &[(&str, &str, [Answer; 9])] = &[
+    ("base", "GET", SIGNED_IN), ("base", "HEAD", SIGNED_IN), ("base", "PUT", SIGNED_IN),
+    ("base", "POST", SIGNED_IN), ("base", "PATCH", SIGNED_IN), ("base", "DELETE", SIGNED_IN),
+    ("catalog", "GET", ADMIN), ("catalog", "HEAD", ADMIN), ("catalog", "PUT", ADMIN),
+    ("catalog", "POST", ADMIN), ("catalog", "PATCH", ADMIN), ("catalog", "DELETE", ADMIN),
+    ("tags", "GET", READ), ("tags", "HEAD", READ), ("tags", "PUT", READ),
+    ("tags", "POST", READ), ("tags", "PATCH", READ), ("tags", "DELETE", READ),
+    ("referrers", "GET", READ), ("referrers", "HEAD", READ), ("referrers", "PUT", READ),
+    ("referrers", "POST", READ), ("referrers", "PATCH", READ), ("referrers", "DELETE", READ),
+    ("manifest", "GET", READ), ("manifest", "HEAD", READ), ("manifest", "PUT", WRITE),
+    ("manifest", "POST", WRITE), ("manifest", "PATCH", WRITE), ("manifest", "DELETE", WRITE),
+    ("blob", "GET", READ), ("blob", "HEAD", READ), ("blob", "PUT", WRITE),
+    ("blob", "POST", WRITE), ("blob", "PATCH", WRITE), ("blob", "DELETE", WRITE),
+    ("upload-start", "GET", WRITE), ("upload-start", "HEAD", WRITE), ("upload-start", "PUT", WRITE),
+    ("upload-start", "POST", WRITE), ("upload-start", "PATCH", WRITE), ("upload-start", "DELETE", WRITE),
+    ("upload", "GET", WRITE), ("upload", "HEAD", WRITE), ("upload", "PUT", WRITE),
+    ("upload", "POST", WRITE), ("upload", "PATCH", WRITE), ("upload", "DELETE", WRITE),
+];
+
+#[test]
+fn every_endpoint_has_a_row() {
+    for kind in Endpoint::KINDS {
+        for method in METHODS {
+            let rows = MATRIX
+                .iter()
+                .filter(|(k, m, _)| *k == kind && *m == method)
+                .count();
+            assert_eq!(
+                rows, 1,
+                "the matrix needs exactly one row for {method} {kind}"
+            );
+        }
+    }
+    assert_eq!(MATRIX.len(), Endpoint::KINDS.len() * METHODS.len());
+    for (kind, _) in examples(
+        "sha256:x",
+        "sha256:y",
+        "00000000-0000-4000-8000-000000000000",
+    ) {
+        assert!(Endpoint::KINDS.contains(&kind));
+    }
+}
+
+/// An example path per kind (reads aim at real content, writes at names that do not exist, so
+/// the rows do not change each other's answers).
+fn examples(blob: &str, manifest: &str, upload: &str) -> Vec<(&'static str, String)> {
+    let v = vec![
+        ("/v2/".to_owned(), "/v2/".to_owned()),
+        ("/v2/_catalog".into(), "/v2/_catalog".into()),
+        (
+            "/v2/acme/app/tags/list".into(),
+            "/v2/acme/app/tags/list".into(),
+        ),
+        (
+            format!("/v2/acme/app/referrers/{manifest}"),
+            format!("/v2/acme/app/referrers/{manifest}"),
+        ),
+        (
+            "/v2/acme/app/manifests/v1".into(),
+            "/v2/acme/app/manifests/ghost".into(),
+        ),
+        (
+            format!("/v2/acme/app/blobs/{blob}"),
+            format!("/v2/acme/app/blobs/sha256:{}", "0".repeat(64)),
+        ),
+        (
+            "/v2/acme/app/blobs/uploads/".into(),
+            "/v2/acme/app/blobs/uploads/".into(),
+        ),
+        (
+            format!("/v2/acme/app/blobs/uploads/{upload}"),
+            format!("/v2/acme/app/blobs/uploads/{upload}"),
+        ),
+    ];
+    v.into_iter()
+        .map(|(read, write)| {
+            let kind = Endpoint::parse(read.strip_prefix("/v2/").unwrap_or(""))
+                .map_or("none", |e| e.kind());
+            (kind, format!("{read}\n{write}"))
+        })
+        .collect()
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+async fn setup() -> (tempfile::TempDir, AppState, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        auth: true,
+        ..Config::default()
+    };
+    let state = App::open(&config).await.unwrap();
+    let hub = &state.hub;
+    for (name, admin) in [
+        ("alice", false),
+        ("bob", false),
+        ("boss", true),
+        ("carol", false),
+    ] {
+        hub.add_user(
+            name,
+            &format!("{name}@example.com"),
+            &format!("{name}-password"),
+            admin,
+        )
+        .await
+        .unwrap();
+    }
+    hub.add_org("acme", "alice").await.unwrap();
+    hub.set_org_member("acme", "bob", wharf_hub::OrgRole::Member)
+        .await
+        .unwrap();
+    hub.add_org("other", "carol").await.unwrap();
+    let repo: wharf_oci::RepoName = "acme/app".parse().unwrap();
+    let layer = bytes::Bytes::from_static(b"layer bytes");
+    let layer_digest = wharf_oci::Digest::sha256_of(&layer);
+    let stream: wharf_storage::ByteStream =
+        Box::pin(futures_util::stream::iter([Ok(layer.clone())]));
+    state
+        .registry
+        .blob_put_monolithic(&repo, &layer_digest, stream, Some(layer.len() as u64))
+        .await
+        .unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": wharf_oci::Digest::sha256_of(b"{}"), "size": 2},
+        "layers": [{"mediaType": "application/octet-stream", "digest": layer_digest, "size": layer.len()}],
+    });
+    let put = state
+        .registry
+        .manifest_put(
+            &repo,
+            &"v1".parse().unwrap(),
+            None,
+            serde_json::to_vec(&manifest).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    (dir, state, layer_digest.to_string(), put.digest.to_string())
+}
+
+/// The Authorization header each caller sends.
+async fn credentials(state: &AppState) -> Vec<Option<String>> {
+    let hub = &state.hub;
+    let revoked = hub
+        .add_access_token("alice", "to revoke", "admin", None)
+        .await
+        .unwrap();
+    hub.revoke_access_token(&revoked.token.id).await.unwrap();
+    let alice = hub.user("alice").await.unwrap().unwrap();
+    let full = hub
+        .issue_access_token(
+            Some(&alice),
+            vec![wharf_hub::Grant {
+                kind: "repository".into(),
+                name: "acme/app".into(),
+                actions: vec!["pull".into(), "push".into(), "delete".into()],
+            }],
+        )
+        .unwrap()
+        .token;
+    let pull_only = hub
+        .issue_access_token(
+            Some(&alice),
+            vec![wharf_hub::Grant {
+                kind: "repository".into(),
+                name: "acme/app".into(),
+                actions: vec!["pull".into()],
+            }],
+        )
+        .unwrap()
+        .token;
+    // Tampered: alice's full token with the subject changed and the signature kept.
+    let parts: Vec<&str> = full.split('.').collect();
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = "boss".into();
+    claims["access"][0]["name"] = "acme/app".into();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        engine.encode(serde_json::to_vec(&claims).unwrap()),
+        parts[2]
+    );
+    // Expired: properly signed, but its time is up.
+    let secret = state.registry.db().signing_secret(b"unused").await.unwrap();
+    let mut old = claims.clone();
+    old["sub"] = "alice".into();
+    old["exp"] = 1_000_000_000u64.into();
+    old["nbf"] = 999_999_000u64.into();
+    old["iat"] = 999_999_000u64.into();
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &old,
+        &jsonwebtoken::EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    vec![
+        None,
+        Some(basic("bob", "bob-password")),
+        Some(basic("alice", "alice-password")),
+        Some(basic("boss", "boss-password")),
+        Some(basic("carol", "carol-password")),
+        Some(basic("alice", &revoked.secret)),
+        Some(format!("Bearer {expired}")),
+        Some(format!("Bearer {tampered}")),
+        Some(format!("Bearer {pull_only}")),
+    ]
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_every_caller_as_the_matrix_says() {
+    let (_dir, state, blob, manifest) = setup().await;
+    let creds = credentials(&state).await;
+    let router = App::router(state.clone());
+    let upload = "00000000-0000-4000-8000-000000000000";
+    let paths = examples(&blob, &manifest, upload);
+    let mut failures = Vec::new();
+    for (kind, method, expected) in MATRIX {
+        let both = &paths
+            .iter()
+            .find(|(k, _)| k == kind)
+            .expect("an example per kind")
+            .1;
+        let (read, write) = both.split_once('\n').unwrap();
+        let path = if matches!(*method, "GET" | "HEAD") {
+            read
+        } else {
+            write
+        };
+        for (i, cred) in creds.iter().enumerate() {
+            let mut req = Request::builder()
+                .method(Method::from_bytes(method.as_bytes()).unwrap())
+                .uri(path);
+            if let Some(c) = cred {
+                req = req.header("authorization", c);
+            }
+            let resp = router
+                .clone()
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            assert!(
+                status != StatusCode::INTERNAL_SERVER_ERROR,
+                "{method} {path} as {} gave 500",
+                CALLERS[i]
+            );
+            let got = match status {
+                StatusCode::UNAUTHORIZED => U,
+                StatusCode::FORBIDDEN => F,
+                _ => O,
+            };
+            if got == U {
+                let challenge = resp
+                    .headers()
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                assert!(
+                    challenge.starts_with("Bearer realm="),
+                    "{method} {path}: 401 without a challenge"
+                );
+            }
+            if got != expected[i] {
+                failures.push(format!(
+                    "{method} {path} as {}: expected {:?}, got {status}",
+                    CALLERS[i], expected[i]
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+}
