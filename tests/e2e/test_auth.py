@@ -213,3 +213,22 @@ def test_access_tokens_as_passwords(auth_wharf, docker_cli, rootfs_tar):
     assert requests.get(w.v2("alice/pat/tags/list"), auth=("alice", ro2), timeout=10).status_code == 200
     r = requests.put(w.v2("alice/pat/manifests/v3"), auth=("alice", ro2), data=b"{}", timeout=10)
     assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"
+
+
+def test_private_repository(auth_wharf, tmp_path):
+    require_bin("skopeo", "umoci")
+    w = auth_wharf
+    layout = tmp_path / "layout"
+    umoci_image(layout, "v1", make_rootfs_dir(tmp_path / "rootfs", "private\n"))
+    run(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", f"alice:{PASSWORDS['alice']}",
+         f"oci:{layout}:v1", f"docker://{w.host}/acme/secret:v1"])
+    out = wharf_cli(w, "repo", "private", "acme/secret")
+    assert "private" in out.stdout
+    anon = run(["skopeo", "inspect", "--tls-verify=false", f"docker://{w.host}/acme/secret:v1"], check=False)
+    missing = run(["skopeo", "inspect", "--tls-verify=false", f"docker://{w.host}/acme/nothing:v1"], check=False)
+    assert anon.returncode != 0 and missing.returncode != 0
+    assert anon.stderr.replace("secret", "X").split("\n")[-2:] == missing.stderr.replace("nothing", "X").split("\n")[-2:]
+    run(["skopeo", "inspect", "--tls-verify=false", "--creds", f"bob:{PASSWORDS['bob']}", f"docker://{w.host}/acme/secret:v1"])
+    outsider = run(["skopeo", "inspect", "--tls-verify=false", "--creds", f"bob:{PASSWORDS['bob']}",
+                    f"docker://{w.host}/alice/elsewhere:v1"], check=False)
+    assert outsider.returncode != 0

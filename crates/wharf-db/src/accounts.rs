@@ -340,3 +340,20 @@ impl Db {
         Ok(())
     }
 }
+
+impl Db {
+    /// Makes a repository private or public, creating it when missing.
+    pub async fn set_repo_private(
+        &self,
+        name: &wharf_oci::RepoName,
+        private: bool,
+    ) -> Result<(), DbError> {
+        self.ensure_repo(name).await?;
+        sqlx::query("UPDATE repositories SET private = ? WHERE name = ?")
+            .bind(private as i64)
+            .bind(name.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}

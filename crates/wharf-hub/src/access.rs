@@ -186,3 +186,10 @@ mod tests {
         assert_eq!(Actions::PUSH.names(), ["pull", "push"]);
     }
 }
+
+impl Hub {
+    /// Makes a repository private (only those who may read its namespace see it) or public.
+    pub async fn set_repo_private(&self, repo: &RepoName, private: bool) -> Result<(), HubError> {
+        Ok(self.db.set_repo_private(repo, private).await?)
+    }
+}

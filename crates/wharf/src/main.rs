@@ -31,6 +31,26 @@ enum Command {
     /// Manage personal access tokens (usable as the password for docker login).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage repositories.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+}
+
+#[derive(Subcommand)]
+enum RepoCommand {
+    /// Make a repository private: only its namespace's owner, an organization's members and
+    /// administrators see it. Creates the repository if it does not exist.
+    Private {
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Make a repository public: anyone may pull it.
+    Public {
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +179,7 @@ fn main() -> std::process::ExitCode {
             Command::User(cmd) => user(cmd).await,
             Command::Org(cmd) => org(cmd).await,
             Command::Token(cmd) => token(cmd).await,
+            Command::Repo(cmd) => repo(cmd).await,
         }
     });
     match result {
@@ -318,6 +339,22 @@ async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             println!("access token {id} revoked");
         }
     }
+    Ok(())
+}
+
+async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {
+    let (name, data, private) = match cmd {
+        RepoCommand::Private { name, data } => (name, data, true),
+        RepoCommand::Public { name, data } => (name, data, false),
+    };
+    let repo: wharf_oci::RepoName = name.parse()?;
+    let state = open_data(data).await?;
+    state.hub.set_repo_private(&repo, private).await?;
+    state.registry.db().close().await;
+    println!(
+        "{repo} is now {}",
+        if private { "private" } else { "public" }
+    );
     Ok(())
 }
 

@@ -326,3 +326,123 @@ async fn every_endpoint_answers_every_caller_as_the_matrix_says() {
         failures.join("\n")
     );
 }
+
+async fn send(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    cred: Option<&String>,
+) -> (StatusCode, String, String) {
+    let mut req = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(path);
+    if let Some(c) = cred {
+        req = req.header("authorization", c);
+    }
+    let resp = router
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (
+        status,
+        challenge,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_private_repository_answers_exactly_as_a_missing_one() {
+    let (_dir, state, blob, manifest) = setup().await;
+    let creds = credentials(&state).await;
+    // acme/secret holds the same content as acme/app, and is private.
+    let secret: wharf_oci::RepoName = "acme/secret".parse().unwrap();
+    let app: wharf_oci::RepoName = "acme/app".parse().unwrap();
+    let digest: wharf_oci::Digest = blob.parse().unwrap();
+    state
+        .registry
+        .blob_mount(&secret, &app, &digest)
+        .await
+        .unwrap()
+        .unwrap();
+    let m = state
+        .registry
+        .manifest_get(&app, &"v1".parse().unwrap())
+        .await
+        .unwrap();
+    state
+        .registry
+        .manifest_put(
+            &secret,
+            &"v1".parse().unwrap(),
+            Some(&m.media_type),
+            m.payload.clone(),
+        )
+        .await
+        .unwrap();
+    state.hub.set_repo_private(&secret, true).await.unwrap();
+    let router = App::router(state.clone());
+
+    let reads = [
+        ("GET", "tags/list".to_owned()),
+        ("GET", "manifests/v1".to_owned()),
+        ("HEAD", "manifests/v1".to_owned()),
+        ("GET", format!("blobs/{blob}")),
+        ("HEAD", format!("blobs/{blob}")),
+        ("GET", format!("referrers/{manifest}")),
+        ("POST", "blobs/uploads/".to_owned()),
+    ];
+    // anonymous, outsider, a pull-only token for another repository
+    for who in [0usize, 4, 8] {
+        for (method, tail) in &reads {
+            let hidden = send(
+                &router,
+                method,
+                &format!("/v2/acme/secret/{tail}"),
+                creds[who].as_ref(),
+            )
+            .await;
+            let missing = send(
+                &router,
+                method,
+                &format!("/v2/acme/missing/{tail}"),
+                creds[who].as_ref(),
+            )
+            .await;
+            let missing = (
+                missing.0,
+                missing.1.replace("acme/missing", "acme/secret"),
+                missing.2.replace("acme/missing", "acme/secret"),
+            );
+            assert_eq!(hidden, missing, "{method} {tail} as {}", CALLERS[who]);
+            assert!(
+                hidden.0 == StatusCode::UNAUTHORIZED || hidden.0 == StatusCode::FORBIDDEN,
+                "{method} {tail} as {}: {:?}",
+                CALLERS[who],
+                hidden
+            );
+        }
+    }
+    // Members of the organization read it; the writer and the administrator too.
+    for who in [1usize, 2, 3] {
+        let (status, _, _) = send(
+            &router,
+            "GET",
+            "/v2/acme/secret/manifests/v1",
+            creds[who].as_ref(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "as {}", CALLERS[who]);
+    }
+}
