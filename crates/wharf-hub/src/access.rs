@@ -171,6 +171,19 @@ impl User {
     }
 }
 
+impl User {
+    /// A user signed in with their password: no cap beyond their rights.
+    pub fn password(id: i64, name: String, is_admin: bool) -> Self {
+        Self {
+            id,
+            name,
+            is_admin,
+            cap: Actions::ALL,
+            token_id: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
