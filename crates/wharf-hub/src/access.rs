@@ -171,16 +171,10 @@ impl User {
     }
 }
 
-impl User {
-    /// A user signed in with their password: no cap beyond their rights.
-    pub fn password(id: i64, name: String, is_admin: bool) -> Self {
-        Self {
-            id,
-            name,
-            is_admin,
-            cap: Actions::ALL,
-            token_id: None,
-        }
+impl Hub {
+    /// Makes a repository private (only those who may read its namespace see it) or public.
+    pub async fn set_repo_private(&self, repo: &RepoName, private: bool) -> Result<(), HubError> {
+        Ok(self.db.set_repo_private(repo, private).await?)
     }
 }
 
@@ -197,12 +191,5 @@ mod tests {
         assert!(!Actions::PULL.covers(Actions::PUSH));
         assert_eq!(Actions::ALL.intersect(Actions::PULL), Actions::PULL);
         assert_eq!(Actions::PUSH.names(), ["pull", "push"]);
-    }
-}
-
-impl Hub {
-    /// Makes a repository private (only those who may read its namespace see it) or public.
-    pub async fn set_repo_private(&self, repo: &RepoName, private: bool) -> Result<(), HubError> {
-        Ok(self.db.set_repo_private(repo, private).await?)
     }
 }
