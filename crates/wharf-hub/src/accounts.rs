@@ -143,7 +143,21 @@ impl Hub {
         &self,
         name: &str,
         password: &str,
+        client: Option<std::net::IpAddr>,
     ) -> Result<User, HubError> {
+        if let Some(wait) = self.throttle.blocked(name, client) {
+            return Err(HubError::Throttled(wait));
+        }
+        let result = self.check_secret(name, password).await;
+        match &result {
+            Ok(_) => self.throttle.succeeded(name),
+            Err(HubError::BadCredentials) => self.throttle.failed(name, client),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn check_secret(&self, name: &str, password: &str) -> Result<User, HubError> {
         if password.starts_with(crate::TOKEN_PREFIX) {
             return self.authenticate_token(name, password).await;
         }

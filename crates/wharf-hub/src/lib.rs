@@ -4,6 +4,7 @@
 mod access;
 mod access_tokens;
 mod accounts;
+mod throttle;
 mod tokens;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use wharf_db::Db;
 pub use access::{Actions, Principal, User};
 pub use access_tokens::{NewAccessToken, TOKEN_PREFIX, TOKEN_SCOPES, scope_cap};
 pub use accounts::validate_account_name;
+pub use throttle::{ACCOUNT_FAILURES, ADDRESS_FAILURES, WINDOW as THROTTLE_WINDOW};
 pub use tokens::{Grant, IssuedToken, TokenClaims};
 pub use wharf_db::OrgRole;
 
@@ -29,6 +31,9 @@ pub enum HubError {
     NameTaken(String),
     #[error("{0} does not exist")]
     NotFound(String),
+    /// Too many failed sign-ins for this account or from this address.
+    #[error("too many failed sign-in attempts; try again in {0} seconds")]
+    Throttled(u64),
     /// Wrong name or password; deliberately says nothing about which.
     #[error("incorrect username or password")]
     BadCredentials,
@@ -73,6 +78,7 @@ pub struct Hub {
     db: Db,
     config: HubConfig,
     keys: tokens::Keys,
+    throttle: throttle::Throttle,
 }
 
 impl std::fmt::Debug for Hub {
@@ -87,7 +93,12 @@ impl Hub {
     /// Opens the hub: loads (or creates, on first start) the token signing key.
     pub async fn open(db: Db, config: HubConfig) -> Result<Arc<Self>, HubError> {
         let keys = tokens::Keys::load(&db).await?;
-        Ok(Arc::new(Self { db, config, keys }))
+        Ok(Arc::new(Self {
+            db,
+            config,
+            keys,
+            throttle: throttle::Throttle::default(),
+        }))
     }
 
     pub fn config(&self) -> &HubConfig {

@@ -4,6 +4,8 @@
 pub mod app;
 pub mod config;
 mod http;
+
+pub use http::ClientAddr;
 pub mod jobs;
 pub mod server;
 

@@ -87,7 +87,7 @@ pub async fn serve(
         .max_concurrent_streams(256);
     let builder = Arc::new(builder);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -100,7 +100,10 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(tower::Layer::layer(
+            &axum::Extension(crate::http::ClientAddr(peer)),
+            router.clone(),
+        ));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();

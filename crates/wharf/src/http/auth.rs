@@ -61,6 +61,8 @@ pub(crate) enum Refusal {
     },
     /// Valid basic credentials without the right: `403 DENIED`.
     Denied(String),
+    /// Too many failed sign-ins: `429 TOOMANYREQUESTS` with `Retry-After`.
+    Throttled(u64),
     Internal(String),
 }
 
@@ -71,7 +73,11 @@ impl From<HubError> for Refusal {
 }
 
 /// Reads the `Authorization` header.
-pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Refusal> {
+pub(crate) async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<std::net::IpAddr>,
+) -> Result<Caller, Refusal> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(Caller::Anonymous);
     };
@@ -96,8 +102,13 @@ pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Call
     } else if scheme.eq_ignore_ascii_case("basic") {
         let (user, password) = decode_basic(rest)
             .ok_or_else(|| bad("the Basic credentials are not base64 of `user:password`"))?;
-        match state.hub.authenticate_password(&user, &password).await {
+        match state
+            .hub
+            .authenticate_password(&user, &password, client)
+            .await
+        {
             Ok(u) => Ok(Caller::Basic(u)),
+            Err(HubError::Throttled(wait)) => Err(Refusal::Throttled(wait)),
             Err(HubError::BadCredentials) => Err(Refusal::Challenge {
                 need: Need::SignedIn,
                 error: None,
@@ -254,6 +265,16 @@ pub(crate) fn refusal_response(
             if let Ok(v) = HeaderValue::from_str(&challenge) {
                 resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }
+            resp
+        }
+        Refusal::Throttled(wait) => {
+            let mut resp = super::error::error_body(
+                ErrorCode::TooManyRequests,
+                &format!("too many failed sign-in attempts; try again in {wait} seconds"),
+                serde_json::Value::Null,
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
             resp
         }
         Refusal::Denied(message) => {

@@ -446,3 +446,33 @@ async fn a_private_repository_answers_exactly_as_a_missing_one() {
         assert_eq!(status, StatusCode::OK, "as {}", CALLERS[who]);
     }
 }
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_throttled_per_account() {
+    let (_dir, state, _, _) = setup().await;
+    let router = App::router(state.clone());
+    let wrong = Some(basic("alice", "not-her-password"));
+    for _ in 0..wharf_hub::ACCOUNT_FAILURES {
+        let (status, _, body) = send(&router, "GET", "/v2/", wrong.as_ref()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    // Now even the right password waits, on the registry and on the token endpoint.
+    let right = Some(basic("alice", "alice-password"));
+    let (status, _, body) = send(&router, "GET", "/v2/", right.as_ref()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body.contains("TOOMANYREQUESTS") && body.contains("try again in"),
+        "{body}"
+    );
+    let (status, _, _) = send(&router, "GET", "/token?service=wharf", right.as_ref()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Other accounts are not affected.
+    let (status, _, _) = send(
+        &router,
+        "GET",
+        "/v2/",
+        Some(basic("bob", "bob-password")).as_ref(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -17,6 +17,15 @@ use axum::routing::{any, get};
 
 use crate::app::AppState;
 
+/// The client's address, from the socket (added to every request by the accept loop).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// The client's IP, when the request came through the accept loop.
+pub(crate) fn client_ip(req: &axum::extract::Request) -> Option<std::net::IpAddr> {
+    req.extensions().get::<ClientAddr>().map(|c| c.0.ip())
+}
+
 /// Every route wharf serves.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()

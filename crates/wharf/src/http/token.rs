@@ -42,6 +42,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 async fn issue(state: &AppState, req: Request) -> Result<Response, Response> {
     let method = req.method().clone();
     let headers = req.headers().clone();
+    let client = super::client_ip(&req);
     let mut params: Vec<(String, String)> = req
         .uri()
         .query()
@@ -85,7 +86,7 @@ async fn issue(state: &AppState, req: Request) -> Result<Response, Response> {
     let user: Option<User> = match get("grant_type") {
         Some("password") => {
             let (u, p) = (get("username").unwrap_or(""), get("password").unwrap_or(""));
-            Some(password_user(state, u, p).await?)
+            Some(password_user(state, u, p, client).await?)
         }
         Some("refresh_token") => {
             let t = get("refresh_token").unwrap_or("");
@@ -112,7 +113,7 @@ async fn issue(state: &AppState, req: Request) -> Result<Response, Response> {
                 serde_json::Value::Null,
             ));
         }
-        None => basic_user(state, &headers).await?,
+        None => basic_user(state, &headers, client).await?,
     };
     if let (Some(u), Some(account)) = (&user, get("account"))
         && !account.is_empty()
@@ -205,15 +206,38 @@ async fn issue(state: &AppState, req: Request) -> Result<Response, Response> {
         .into_response())
 }
 
-async fn password_user(state: &AppState, name: &str, password: &str) -> Result<User, Response> {
-    match state.hub.authenticate_password(name, password).await {
+async fn password_user(
+    state: &AppState,
+    name: &str,
+    password: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<User, Response> {
+    match state
+        .hub
+        .authenticate_password(name, password, client)
+        .await
+    {
         Ok(u) => Ok(u),
+        Err(HubError::Throttled(wait)) => {
+            let mut r = error_body(
+                ErrorCode::TooManyRequests,
+                &format!("too many failed sign-in attempts; try again in {wait} seconds"),
+                serde_json::Value::Null,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(wait));
+            Err(r)
+        }
         Err(HubError::BadCredentials) => Err(unauthorized("incorrect username or password")),
         Err(e) => Err(internal(e)),
     }
 }
 
-async fn basic_user(state: &AppState, headers: &HeaderMap) -> Result<Option<User>, Response> {
+async fn basic_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<std::net::IpAddr>,
+) -> Result<Option<User>, Response> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -226,7 +250,7 @@ async fn basic_user(state: &AppState, headers: &HeaderMap) -> Result<Option<User
     }
     let (u, p) = decode_basic(rest)
         .ok_or_else(|| unauthorized("the Basic credentials are not base64 of `user:password`"))?;
-    password_user(state, &u, &p).await.map(Some)
+    password_user(state, &u, &p, client).await.map(Some)
 }
 
 /// Formats seconds since the epoch as an RFC 3339 UTC time.
