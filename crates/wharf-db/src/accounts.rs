@@ -357,3 +357,37 @@ impl Db {
         Ok(())
     }
 }
+
+impl Db {
+    /// Members of an organization with their roles, by name, at most `limit` after `offset`.
+    pub async fn org_members(
+        &self,
+        org: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<(String, OrgRole)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT u.name, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id \
+             WHERE o.name = ? ORDER BY u.name LIMIT ? OFFSET ?",
+        )
+        .bind(org)
+        .bind(limit as i64)
+        .bind(offset as i64)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| OrgRole::parse(&r.get::<String, _>(1)).map(|role| (r.get(0), role)))
+            .collect())
+    }
+
+    pub async fn org_member_count(&self, org: &str) -> Result<u64, DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE o.name = ?",
+        )
+        .bind(org)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(row.get::<i64, _>(0) as u64)
+    }
+}

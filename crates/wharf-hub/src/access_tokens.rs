@@ -154,6 +154,26 @@ impl Hub {
         Ok(self.db.access_tokens_of(user.id, 1000).await?)
     }
 
+    /// Revokes one of `owner`'s tokens; someone else's token is "not found".
+    pub async fn revoke_own_access_token(&self, owner: &User, id: &str) -> Result<(), HubError> {
+        match self.db.access_token(id).await? {
+            Some(t) if t.user_id == owner.id => self.revoke_access_token(id).await,
+            _ => Err(HubError::NotFound(format!("access token {id:?}"))),
+        }
+    }
+
+    /// One of `owner`'s tokens.
+    pub async fn own_access_token(
+        &self,
+        owner: &User,
+        id: &str,
+    ) -> Result<AccessTokenRow, HubError> {
+        match self.db.access_token(id).await? {
+            Some(t) if t.user_id == owner.id => Ok(t),
+            _ => Err(HubError::NotFound(format!("access token {id:?}"))),
+        }
+    }
+
     pub async fn revoke_access_token(&self, id: &str) -> Result<(), HubError> {
         if self.db.revoke_access_token(id).await? {
             Ok(())

@@ -186,6 +186,23 @@ impl Hub {
         }
     }
 
+    /// An organization's members and roles, visible to its members and administrators.
+    pub async fn org_members(
+        &self,
+        viewer: &User,
+        org: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(u64, Vec<(String, OrgRole)>), HubError> {
+        let member = self.db.org_role(org, viewer.id).await?.is_some();
+        if !member && !viewer.is_admin {
+            // Outsiders cannot tell a private member list from a missing organization.
+            return Err(HubError::NotFound(format!("organization {org:?}")));
+        }
+        let count = self.db.org_member_count(org).await?;
+        Ok((count, self.db.org_members(org, offset, limit).await?))
+    }
+
     /// The user named `name`, as a principal (for tokens whose subject is a user name).
     pub async fn user(&self, name: &str) -> Result<Option<User>, HubError> {
         Ok(self

@@ -166,6 +166,25 @@ impl Hub {
         Ok(data.claims)
     }
 
+    /// Issues a token for the Hub-style JSON API (what `POST /v2/users/login` returns).
+    pub fn issue_hub_token(&self, user: &User) -> Result<IssuedToken, HubError> {
+        self.sign(Some(user), Vec::new(), "hub", 3600)
+    }
+
+    /// Verifies a JSON API token and returns its user, re-checking the access token it was
+    /// issued through, if any.
+    pub async fn verify_hub_token(&self, token: &str) -> Result<User, HubError> {
+        let claims = self.verify(token, "hub")?;
+        let user = self
+            .user(&claims.sub)
+            .await?
+            .ok_or_else(|| HubError::BadToken("the token's user no longer exists".into()))?;
+        match &claims.pat {
+            Some(id) => self.recheck_token(user, id).await,
+            None => Ok(user),
+        }
+    }
+
     /// Verifies a registry access token.
     pub fn verify_access_token(&self, token: &str) -> Result<TokenClaims, HubError> {
         self.verify(token, "access")

@@ -3,6 +3,7 @@
 mod auth;
 mod endpoint;
 mod error;
+mod hub_api;
 mod registry;
 mod token;
 

@@ -33,6 +33,10 @@ pub(crate) async fn dispatch(State(state): State<AppState>, req: Request) -> Res
     let rest = path
         .strip_prefix("/v2/")
         .or_else(|| (path == "/v2").then_some(""));
+    if let Some(api) = rest.filter(|r| super::hub_api::owns(r)) {
+        let api = api.to_owned();
+        return super::hub_api::dispatch(&state, &api, req).await;
+    }
     let Some(endpoint) = rest.and_then(Endpoint::parse) else {
         return error_body(
             ErrorCode::NameUnknown,

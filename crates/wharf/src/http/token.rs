@@ -254,7 +254,7 @@ async fn basic_user(
 }
 
 /// Formats seconds since the epoch as an RFC 3339 UTC time.
-fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

@@ -1,0 +1,395 @@
+//! The Hub-style JSON API for accounts, at Docker Hub's paths and with its field names, so
+//! scripts written for Docker Hub work with a changed base URL: `POST /v2/users/login`,
+//! `POST /v2/auth/token`, `/v2/access-tokens[/{uuid}]`, `GET /v2/orgs/{org}/members`.
+//! Errors are `{detail, message}`. Told apart from the registry by the first path segment,
+//! which is a reserved namespace name.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use wharf_hub::{HubError, User};
+
+use crate::app::AppState;
+
+/// First path segments (after `/v2/`) that belong to the JSON API.
+pub(crate) const PREFIXES: &[&str] = &["users", "auth", "access-tokens", "orgs"];
+const MAX_BODY: usize = 64 * 1024;
+const DEFAULT_PAGE_SIZE: u32 = 25;
+const MAX_PAGE_SIZE: u32 = 100;
+
+/// Whether a `/v2/` path belongs to the JSON API.
+pub(crate) fn owns(rest: &str) -> bool {
+    PREFIXES.contains(&rest.split('/').next().unwrap_or(""))
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "detail": message, "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn from_hub(e: HubError) -> Response {
+    match e {
+        HubError::BadCredentials | HubError::BadToken(_) => {
+            error(StatusCode::UNAUTHORIZED, &e.to_string())
+        }
+        HubError::Throttled(wait) => {
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, &e.to_string());
+            r.headers_mut().insert(header::RETRY_AFTER, wait.into());
+            r
+        }
+        HubError::NotFound(_) => error(StatusCode::NOT_FOUND, &e.to_string()),
+        HubError::InvalidName(_) | HubError::InvalidInput(_) => {
+            error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        HubError::NameTaken(_) => error(StatusCode::CONFLICT, &e.to_string()),
+        HubError::Internal(msg) => {
+            tracing::error!(error = %msg, "hub API request failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+        }
+    }
+}
+
+pub(crate) async fn dispatch(state: &AppState, rest: &str, req: Request) -> Response {
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let method = req.method().clone();
+    let client = super::client_ip(&req);
+    let headers = req.headers().clone();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match (method, segs.as_slice()) {
+        (Method::POST, ["users", "login"]) => login(state, &body, client).await,
+        (Method::POST, ["auth", "token"]) => auth_token(state, &body, client).await,
+        (m, ["access-tokens", rest @ ..]) => match signed_in(state, &headers).await {
+            Ok(user) => access_tokens(state, &user, m, rest, &query, &body).await,
+            Err(r) => r,
+        },
+        (Method::GET, ["orgs", org, "members"]) => match signed_in(state, &headers).await {
+            Ok(user) => members(state, &user, org, &query).await,
+            Err(r) => r,
+        },
+        _ => error(StatusCode::NOT_FOUND, "no such API endpoint"),
+    }
+}
+
+async fn read_body(req: Request) -> Result<bytes::Bytes, Response> {
+    http_body_util::Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|_| {
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request bodies are limited to {MAX_BODY} bytes"),
+            )
+        })
+}
+
+/// Parses a JSON body; the error is the message for a 400.
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(body)
+        .map_err(|e| format!("the request body is not the expected JSON: {e}"))
+}
+
+/// The user a JSON API request is signed in as (`Authorization: Bearer <token from login>`).
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<User, Response> {
+    let unauthorized = || {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "sign in first: POST /v2/users/login, then send Authorization: Bearer <token>",
+        )
+    };
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauthorized)?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(unauthorized)?;
+    if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("jwt")) {
+        return Err(unauthorized());
+    }
+    state
+        .hub
+        .verify_hub_token(token.trim())
+        .await
+        .map_err(from_hub)
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(state: &AppState, body: &[u8], client: Option<std::net::IpAddr>) -> Response {
+    let l: Login = match parse(body) {
+        Ok(l) => l,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+    };
+    let user = match state
+        .hub
+        .authenticate_password(&l.username, &l.password, client)
+        .await
+    {
+        Ok(u) => u,
+        Err(e) => return from_hub(e),
+    };
+    match state.hub.issue_hub_token(&user) {
+        Ok(t) => json(StatusCode::OK, serde_json::json!({ "token": t.token })),
+        Err(e) => from_hub(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AuthToken {
+    identifier: String,
+    secret: String,
+}
+
+async fn auth_token(state: &AppState, body: &[u8], client: Option<std::net::IpAddr>) -> Response {
+    let a: AuthToken = match parse(body) {
+        Ok(a) => a,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+    };
+    let user = match state
+        .hub
+        .authenticate_password(&a.identifier, &a.secret, client)
+        .await
+    {
+        Ok(u) => u,
+        Err(e) => return from_hub(e),
+    };
+    match state.hub.issue_hub_token(&user) {
+        Ok(t) => json(
+            StatusCode::OK,
+            serde_json::json!({ "access_token": t.token }),
+        ),
+        Err(e) => from_hub(e),
+    }
+}
+
+/// Docker Hub's scope names for wharf's token scopes.
+fn hub_scope(scope: &str) -> &'static str {
+    match scope {
+        "read" => "repo:read",
+        "read-write" => "repo:write",
+        "delete" => "repo:delete",
+        _ => "repo:admin",
+    }
+}
+
+fn wharf_scope(hub: &str) -> Option<&'static str> {
+    match hub {
+        "repo:read" | "read" => Some("read"),
+        "repo:write" | "read-write" => Some("read-write"),
+        "repo:delete" | "delete" => Some("delete"),
+        "repo:admin" | "admin" => Some("admin"),
+        _ => None,
+    }
+}
+
+fn iso(t: Option<i64>) -> serde_json::Value {
+    t.map_or(serde_json::Value::Null, |t| {
+        super::token::rfc3339(t.max(0) as u64).into()
+    })
+}
+
+fn token_json(user: &User, t: &wharf_db::AccessTokenRow) -> serde_json::Value {
+    serde_json::json!({
+        "uuid": t.id,
+        "token_label": t.label,
+        "scopes": [hub_scope(&t.scope)],
+        "creator_ip": null,
+        "creator_ua": null,
+        "created_at": iso(Some(t.created_at)),
+        "last_used": iso(t.last_used_at),
+        "generated_by": "manual",
+        "is_active": t.revoked_at.is_none(),
+        "expires_at": iso(t.expires_at),
+        "username": user.name,
+    })
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    token_label: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    expires_in_days: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct TokenPatch {
+    is_active: Option<bool>,
+}
+
+fn page_params(query: &str) -> (u32, u32) {
+    let mut page = 1u32;
+    let mut size = DEFAULT_PAGE_SIZE;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "page" => page = v.parse().unwrap_or(1).max(1),
+            "page_size" => {
+                size = v
+                    .parse()
+                    .unwrap_or(DEFAULT_PAGE_SIZE)
+                    .clamp(1, MAX_PAGE_SIZE)
+            }
+            _ => {}
+        }
+    }
+    (page, size)
+}
+
+fn paged(
+    path: &str,
+    page: u32,
+    size: u32,
+    count: u64,
+    results: Vec<serde_json::Value>,
+) -> serde_json::Value {
+    let next = (u64::from(page) * u64::from(size) < count)
+        .then(|| format!("{path}?page={}&page_size={size}", page + 1));
+    let previous = (page > 1).then(|| format!("{path}?page={}&page_size={size}", page - 1));
+    serde_json::json!({ "count": count, "next": next, "previous": previous, "results": results })
+}
+
+async fn access_tokens(
+    state: &AppState,
+    user: &User,
+    method: Method,
+    rest: &[&str],
+    query: &str,
+    body: &[u8],
+) -> Response {
+    // Managing tokens needs a password sign-in or an admin-scoped token.
+    if user.token_id.is_some() && user.cap != wharf_hub::Actions::ALL {
+        return error(
+            StatusCode::FORBIDDEN,
+            "this access token may not manage access tokens; sign in with a password",
+        );
+    }
+    match (method, rest) {
+        (Method::GET, []) => {
+            let all = match state.hub.access_tokens(&user.name).await {
+                Ok(t) => t,
+                Err(e) => return from_hub(e),
+            };
+            let (page, size) = page_params(query);
+            let active = all.iter().filter(|t| t.revoked_at.is_none()).count();
+            let start = ((page - 1) * size) as usize;
+            let results = all
+                .iter()
+                .skip(start)
+                .take(size as usize)
+                .map(|t| token_json(user, t))
+                .collect();
+            let mut body = paged("/v2/access-tokens", page, size, all.len() as u64, results);
+            body["active_count"] = active.into();
+            json(StatusCode::OK, body)
+        }
+        (Method::POST, []) => {
+            let n: NewToken = match parse(body) {
+                Ok(n) => n,
+                Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+            };
+            let scope = match n.scopes.as_slice() {
+                [] => Some("read-write"),
+                [one] => wharf_scope(one),
+                _ => None,
+            };
+            let Some(scope) = scope else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "scopes must be one of repo:read, repo:write, repo:delete, repo:admin",
+                );
+            };
+            match state
+                .hub
+                .add_access_token(&user.name, &n.token_label, scope, n.expires_in_days)
+                .await
+            {
+                Ok(new) => {
+                    let mut body = token_json(user, &new.token);
+                    body["token"] = new.secret.into();
+                    json(StatusCode::CREATED, body)
+                }
+                Err(e) => from_hub(e),
+            }
+        }
+        (Method::GET, [id]) => match state.hub.own_access_token(user, id).await {
+            Ok(t) => json(StatusCode::OK, token_json(user, &t)),
+            Err(e) => from_hub(e),
+        },
+        (Method::PATCH, [id]) => {
+            let p: TokenPatch = match parse(body) {
+                Ok(p) => p,
+                Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+            };
+            if p.is_active == Some(true) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "a revoked token cannot be reactivated; create a new one",
+                );
+            }
+            if p.is_active == Some(false)
+                && let Err(e) = state.hub.revoke_own_access_token(user, id).await
+            {
+                return from_hub(e);
+            }
+            match state.hub.own_access_token(user, id).await {
+                Ok(t) => json(StatusCode::OK, token_json(user, &t)),
+                Err(e) => from_hub(e),
+            }
+        }
+        (Method::DELETE, [id]) => match state.hub.revoke_own_access_token(user, id).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => from_hub(e),
+        },
+        _ => error(StatusCode::NOT_FOUND, "no such API endpoint"),
+    }
+}
+
+async fn members(state: &AppState, user: &User, org: &str, query: &str) -> Response {
+    let (page, size) = page_params(query);
+    match state
+        .hub
+        .org_members(user, org, (page - 1) * size, size)
+        .await
+    {
+        Ok((count, members)) => {
+            let results = members
+                .into_iter()
+                .map(|(name, role)| serde_json::json!({ "username": name, "role": role.as_str() }))
+                .collect();
+            json(
+                StatusCode::OK,
+                paged(
+                    &format!("/v2/orgs/{org}/members"),
+                    page,
+                    size,
+                    count,
+                    results,
+                ),
+            )
+        }
+        Err(e) => from_hub(e),
+    }
+}
