@@ -185,6 +185,24 @@ impl Hub {
         }
     }
 
+    /// Issues a web session (the `wharf_session` cookie), valid for 8 hours.
+    pub fn issue_session_token(&self, user: &User) -> Result<IssuedToken, HubError> {
+        self.sign(Some(user), Vec::new(), "session", 8 * 3600)
+    }
+
+    /// Verifies a web session and returns its user.
+    pub async fn verify_session_token(&self, token: &str) -> Result<User, HubError> {
+        let claims = self.verify(token, "session")?;
+        let user = self
+            .user(&claims.sub)
+            .await?
+            .ok_or_else(|| HubError::BadToken("the session's user no longer exists".into()))?;
+        match &claims.pat {
+            Some(id) => self.recheck_token(user, id).await,
+            None => Ok(user),
+        }
+    }
+
     /// Verifies a registry access token.
     pub fn verify_access_token(&self, token: &str) -> Result<TokenClaims, HubError> {
         self.verify(token, "access")

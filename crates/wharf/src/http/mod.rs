@@ -6,6 +6,7 @@ mod error;
 mod hub_api;
 mod registry;
 mod token;
+mod web;
 
 #[cfg(test)]
 mod authz_matrix;
@@ -30,6 +31,9 @@ pub(crate) fn client_ip(req: &axum::extract::Request) -> Option<std::net::IpAddr
 /// Every route wharf serves.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(web::home))
+        .route("/login", get(web::login_form).post(web::login))
+        .route("/logout", axum::routing::post(web::logout))
         .route("/healthz", get(healthz))
         .route("/token", get(token::token).post(token::token))
         .route("/v2", any(registry::dispatch))
