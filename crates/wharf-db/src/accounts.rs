@@ -391,3 +391,110 @@ impl Db {
         Ok(row.get::<i64, _>(0) as u64)
     }
 }
+
+/// A per-repository permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RepoPermission {
+    Read,
+    Write,
+    Admin,
+}
+
+impl RepoPermission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+impl Db {
+    /// Creates a team in an organization. False when the organization is unknown.
+    pub async fn create_team(&self, org: &str, team: &str) -> Result<bool, DbError> {
+        let r = sqlx::query("INSERT INTO teams (org_id, name, created_at) SELECT id, ?, ? FROM orgs WHERE name = ? ON CONFLICT DO NOTHING")
+            .bind(team)
+            .bind(now())
+            .bind(org)
+            .execute(&self.write)
+            .await?;
+        if r.rows_affected() == 0 && self.team_id(org, team).await?.is_some() {
+            return Err(DbError::NameTaken(format!("{org}/{team}")));
+        }
+        Ok(r.rows_affected() > 0)
+    }
+
+    pub async fn team_id(&self, org: &str, team: &str) -> Result<Option<i64>, DbError> {
+        let row = sqlx::query("SELECT t.id FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = ? AND t.name = ?")
+            .bind(org)
+            .bind(team)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub async fn add_team_member(&self, team_id: i64, user_id: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO team_members (team_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(team_id)
+        .bind(user_id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Grants (or changes) a permission on a repository, creating the repository if missing.
+    pub async fn grant_repo_permission(
+        &self,
+        repo: &wharf_oci::RepoName,
+        team: bool,
+        grantee_id: i64,
+        permission: RepoPermission,
+    ) -> Result<(), DbError> {
+        let repo_id = self.ensure_repo(repo).await?;
+        sqlx::query(
+            "INSERT INTO repo_permissions (repo_id, grantee_kind, grantee_id, permission) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (repo_id, grantee_kind, grantee_id) DO UPDATE SET permission = excluded.permission",
+        )
+        .bind(repo_id.0)
+        .bind(if team { "team" } else { "user" })
+        .bind(grantee_id)
+        .bind(permission.as_str())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The strongest permission `user_id` holds on repository `repo`, directly or via a team.
+    pub async fn repo_permission(
+        &self,
+        repo: &str,
+        user_id: i64,
+    ) -> Result<Option<RepoPermission>, DbError> {
+        let rows = sqlx::query(
+            "SELECT p.permission FROM repo_permissions p JOIN repositories r ON r.id = p.repo_id \
+             WHERE r.name = ? AND ((p.grantee_kind = 'user' AND p.grantee_id = ?) \
+             OR (p.grantee_kind = 'team' AND p.grantee_id IN (SELECT team_id FROM team_members WHERE user_id = ?)))",
+        )
+        .bind(repo)
+        .bind(user_id)
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| RepoPermission::parse(&r.get::<String, _>(0)))
+            .max())
+    }
+}

@@ -1,6 +1,6 @@
 //! Access decisions: what a principal may do to a repository.
 
-use wharf_db::{NamespaceKind, OrgRole};
+use wharf_db::{NamespaceKind, OrgRole, RepoPermission};
 use wharf_oci::{OFFICIAL_NAMESPACE, RepoName};
 
 use crate::{Hub, HubError};
@@ -149,10 +149,16 @@ impl Hub {
                 None => (false, false),
             }
         };
+        let granted = match self.db.repo_permission(repo.as_str(), user.id).await? {
+            Some(RepoPermission::Admin) => Actions::ALL,
+            Some(RepoPermission::Write) => Actions::PUSH,
+            Some(RepoPermission::Read) => Actions::PULL,
+            None => Actions::NONE,
+        };
         Ok(Actions {
-            pull: read || public_pull,
-            push: write,
-            delete: write,
+            pull: read || public_pull || granted.pull,
+            push: write || granted.push,
+            delete: write || granted.delete,
         }
         .intersect(user.cap))
     }
@@ -172,6 +178,64 @@ impl User {
 }
 
 impl Hub {
+    /// Creates a team in an organization.
+    pub async fn add_team(&self, org: &str, team: &str) -> Result<(), HubError> {
+        crate::validate_account_name(team)?;
+        if self.db.create_team(org, team).await? {
+            Ok(())
+        } else {
+            Err(HubError::NotFound(format!("organization {org:?}")))
+        }
+    }
+
+    /// Adds a user to a team; the user must be a member of the team's organization.
+    pub async fn add_team_member(&self, org: &str, team: &str, user: &str) -> Result<(), HubError> {
+        let team_id = self
+            .db
+            .team_id(org, team)
+            .await?
+            .ok_or_else(|| HubError::NotFound(format!("team {org}/{team}")))?;
+        let u = self
+            .user(user)
+            .await?
+            .ok_or_else(|| HubError::NotFound(format!("user {user:?}")))?;
+        if self.db.org_role(org, u.id).await?.is_none() {
+            return Err(HubError::InvalidInput(format!(
+                "{user} is not a member of {org}; add them with `wharf org member {org} {user} --role member` first"
+            )));
+        }
+        Ok(self.db.add_team_member(team_id, u.id).await?)
+    }
+
+    /// Grants `permission` on `repo` to a user (`alice`) or a team (`acme/devs`).
+    pub async fn grant(
+        &self,
+        repo: &RepoName,
+        grantee: &str,
+        permission: RepoPermission,
+    ) -> Result<(), HubError> {
+        let (team, id) = match grantee.split_once('/') {
+            Some((org, team)) => (
+                true,
+                self.db
+                    .team_id(org, team)
+                    .await?
+                    .ok_or_else(|| HubError::NotFound(format!("team {grantee}")))?,
+            ),
+            None => (
+                false,
+                self.user(grantee)
+                    .await?
+                    .ok_or_else(|| HubError::NotFound(format!("user {grantee:?}")))?
+                    .id,
+            ),
+        };
+        Ok(self
+            .db
+            .grant_repo_permission(repo, team, id, permission)
+            .await?)
+    }
+
     /// Makes a repository private (only those who may read its namespace see it) or public.
     pub async fn set_repo_private(&self, repo: &RepoName, private: bool) -> Result<(), HubError> {
         Ok(self.db.set_repo_private(repo, private).await?)

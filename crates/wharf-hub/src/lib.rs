@@ -17,7 +17,7 @@ pub use access_tokens::{NewAccessToken, TOKEN_PREFIX, TOKEN_SCOPES, scope_cap};
 pub use accounts::validate_account_name;
 pub use throttle::{ACCOUNT_FAILURES, ADDRESS_FAILURES, WINDOW as THROTTLE_WINDOW};
 pub use tokens::{Grant, IssuedToken, TokenClaims};
-pub use wharf_db::OrgRole;
+pub use wharf_db::{OrgRole, RepoPermission};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {

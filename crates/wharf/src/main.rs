@@ -34,6 +34,28 @@ enum Command {
     /// Manage repositories.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// Manage teams inside organizations.
+    #[command(subcommand)]
+    Team(TeamCommand),
+}
+
+#[derive(Subcommand)]
+enum TeamCommand {
+    /// Create a team in an organization.
+    Add {
+        org: String,
+        team: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Add a member of the organization to a team.
+    Member {
+        org: String,
+        team: String,
+        user: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -48,6 +70,16 @@ enum RepoCommand {
     /// Make a repository public: anyone may pull it.
     Public {
         name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Grant a user (`alice`) or a team (`acme/devs`) read, write (push) or admin (delete)
+    /// on a repository.
+    Grant {
+        name: String,
+        grantee: String,
+        #[arg(long, value_parser = ["read", "write", "admin"])]
+        permission: String,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -180,6 +212,7 @@ fn main() -> std::process::ExitCode {
             Command::Org(cmd) => org(cmd).await,
             Command::Token(cmd) => token(cmd).await,
             Command::Repo(cmd) => repo(cmd).await,
+            Command::Team(cmd) => team(cmd).await,
         }
     });
     match result {
@@ -346,6 +379,21 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {
     let (name, data, private) = match cmd {
         RepoCommand::Private { name, data } => (name, data, true),
         RepoCommand::Public { name, data } => (name, data, false),
+        RepoCommand::Grant {
+            name,
+            grantee,
+            permission,
+            data,
+        } => {
+            let repo: wharf_oci::RepoName = name.parse()?;
+            let permission =
+                wharf_hub::RepoPermission::parse(&permission).expect("clap checked the permission");
+            let state = open_data(data).await?;
+            state.hub.grant(&repo, &grantee, permission).await?;
+            state.registry.db().close().await;
+            println!("{grantee} now has {} on {repo}", permission.as_str());
+            return Ok(());
+        }
     };
     let repo: wharf_oci::RepoName = name.parse()?;
     let state = open_data(data).await?;
@@ -355,6 +403,29 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {
         "{repo} is now {}",
         if private { "private" } else { "public" }
     );
+    Ok(())
+}
+
+async fn team(cmd: TeamCommand) -> anyhow::Result<()> {
+    match cmd {
+        TeamCommand::Add { org, team, data } => {
+            let state = open_data(data).await?;
+            state.hub.add_team(&org, &team).await?;
+            state.registry.db().close().await;
+            println!("team {org}/{team} created");
+        }
+        TeamCommand::Member {
+            org,
+            team,
+            user,
+            data,
+        } => {
+            let state = open_data(data).await?;
+            state.hub.add_team_member(&org, &team, &user).await?;
+            state.registry.db().close().await;
+            println!("{user} joined {org}/{team}");
+        }
+    }
     Ok(())
 }
 

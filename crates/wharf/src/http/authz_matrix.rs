@@ -476,3 +476,91 @@ async fn repeated_wrong_passwords_are_throttled_per_account() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn teams_and_repository_grants() {
+    let (_dir, state, _, _) = setup().await;
+    let hub = &state.hub;
+    let router = App::router(state.clone());
+    let bob = Some(basic("bob", "bob-password"));
+    let carol = Some(basic("carol", "carol-password"));
+    // bob is a plain member of acme: he may pull but not push.
+    let put = |repo: &'static str| format!("/v2/{repo}/manifests/ghost");
+    assert_eq!(
+        send(&router, "PUT", &put("acme/app"), bob.as_ref()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // A team with write on acme/app lets him push there, and nowhere else.
+    hub.add_team("acme", "devs").await.unwrap();
+    hub.add_team_member("acme", "devs", "bob").await.unwrap();
+    let app_repo: wharf_oci::RepoName = "acme/app".parse().unwrap();
+    hub.grant(&app_repo, "acme/devs", wharf_hub::RepoPermission::Write)
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&router, "PUT", &put("acme/app"), bob.as_ref()).await.0,
+        StatusCode::BAD_REQUEST,
+        "allowed, then the empty body is refused"
+    );
+    assert_eq!(
+        send(&router, "PUT", &put("acme/other"), bob.as_ref())
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&router, "DELETE", &put("acme/app"), bob.as_ref())
+            .await
+            .0,
+        StatusCode::FORBIDDEN,
+        "write is not admin"
+    );
+    // Outsiders cannot join a team; a direct grant works for anyone.
+    assert!(hub.add_team_member("acme", "devs", "carol").await.is_err());
+    let secret: wharf_oci::RepoName = "acme/secret".parse().unwrap();
+    hub.set_repo_private(&secret, true).await.unwrap();
+    let tags = "/v2/acme/secret/tags/list";
+    assert_eq!(
+        send(&router, "GET", tags, carol.as_ref()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    hub.grant(&secret, "carol", wharf_hub::RepoPermission::Read)
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&router, "GET", tags, carol.as_ref()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            &router,
+            "PUT",
+            "/v2/acme/secret/manifests/ghost",
+            carol.as_ref()
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    hub.grant(&secret, "carol", wharf_hub::RepoPermission::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        send(
+            &router,
+            "DELETE",
+            "/v2/acme/secret/manifests/ghost",
+            carol.as_ref()
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND,
+        "allowed; the tag does not exist"
+    );
+    // Unknown grantees are named.
+    let e = hub
+        .grant(&secret, "acme/nobody", wharf_hub::RepoPermission::Read)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("acme/nobody"), "{e}");
+}
