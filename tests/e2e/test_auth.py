@@ -232,3 +232,24 @@ def test_private_repository(auth_wharf, tmp_path):
     outsider = run(["skopeo", "inspect", "--tls-verify=false", "--creds", f"bob:{PASSWORDS['bob']}",
                     f"docker://{w.host}/alice/elsewhere:v1"], check=False)
     assert outsider.returncode != 0
+
+
+def test_organization_access_token(auth_wharf, docker_cli, rootfs_tar):
+    w, docker = auth_wharf, docker_cli
+    secret = wharf_cli(w, "token", "add", "alice", "--org", "acme", "--scope", "read-write", "--label", "ci").stdout.strip()
+    assert secret.startswith("wharf_pat_")
+    refused = run([wharf_bin(), "token", "add", "bob", "--org", "acme", "--scope", "read", "--data-dir", w.data_dir], check=False)
+    assert refused.returncode != 0 and "only owners of acme" in refused.stderr
+    ref = f"{w.host}/acme/orgtok:v1"
+    docker("import", "-c", CMD, str(rootfs_tar("org token\n")), ref)
+    docker.track(ref, f"{w.host}/alice/orgtok:v1")
+    try:
+        # docker logs in with the organization's name and the token.
+        docker("login", w.host, "-u", "acme", "--password-stdin", input=secret)
+        docker("push", ref, timeout=300)
+        docker("tag", ref, f"{w.host}/alice/orgtok:v1")
+        outside = docker("push", f"{w.host}/alice/orgtok:v1", check=False, timeout=120)
+        assert outside.returncode != 0 and "denied" in outside.stdout + outside.stderr
+    finally:
+        docker("logout", w.host, check=False)
+    assert docker("login", w.host, "-u", "alice", "--password-stdin", input=secret, check=False).returncode != 0

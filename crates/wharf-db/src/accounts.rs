@@ -221,6 +221,8 @@ pub struct AccessTokenRow {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The organization an organization access token belongs to.
+    pub org: Option<String>,
 }
 
 fn token_from(r: sqlx::sqlite::SqliteRow) -> AccessTokenRow {
@@ -233,11 +235,12 @@ fn token_from(r: sqlx::sqlite::SqliteRow) -> AccessTokenRow {
         expires_at: r.get(5),
         last_used_at: r.get(6),
         revoked_at: r.get(7),
+        org: r.get(8),
     }
 }
 
-const TOKEN_COLUMNS: &str =
-    "id, user_id, label, scope, created_at, expires_at, last_used_at, revoked_at";
+const TOKEN_COLUMNS: &str = "id, user_id, label, scope, created_at, expires_at, last_used_at, revoked_at, \
+     (SELECT name FROM orgs WHERE orgs.id = access_tokens.org_id)";
 
 impl Db {
     pub async fn create_access_token(
@@ -248,17 +251,22 @@ impl Db {
         scope: &str,
         secret_hash: &str,
         expires_at: Option<i64>,
+        org: Option<&str>,
     ) -> Result<(), DbError> {
-        sqlx::query("INSERT INTO access_tokens (id, user_id, label, scope, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(id)
-            .bind(user_id)
-            .bind(label)
-            .bind(scope)
-            .bind(secret_hash)
-            .bind(now())
-            .bind(expires_at)
-            .execute(&self.write)
-            .await?;
+        sqlx::query(
+            "INSERT INTO access_tokens (id, user_id, label, scope, secret_hash, created_at, expires_at, org_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT id FROM orgs WHERE name = ?))",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(label)
+        .bind(scope)
+        .bind(secret_hash)
+        .bind(now())
+        .bind(expires_at)
+        .bind(org)
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 
@@ -268,19 +276,20 @@ impl Db {
         secret_hash: &str,
     ) -> Result<Option<(AccessTokenRow, UserRow)>, DbError> {
         let sql = "SELECT t.id, t.user_id, t.label, t.scope, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, \
+             (SELECT name FROM orgs WHERE orgs.id = t.org_id), \
              u.id, u.name, u.email, u.password_hash, u.is_admin \
-             FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?".to_string();
-        let row = sqlx::query(&sql)
+             FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?";
+        let row = sqlx::query(sql)
             .bind(secret_hash)
             .fetch_optional(&self.read)
             .await?;
         Ok(row.map(|r| {
             let user = UserRow {
-                id: r.get(8),
-                name: r.get(9),
-                email: r.get(10),
-                password_hash: r.get(11),
-                is_admin: r.get::<i64, _>(12) != 0,
+                id: r.get(9),
+                name: r.get(10),
+                email: r.get(11),
+                password_hash: r.get(12),
+                is_admin: r.get::<i64, _>(13) != 0,
             };
             (token_from(r), user)
         }))
@@ -295,14 +304,34 @@ impl Db {
             .map(token_from))
     }
 
-    /// A user's tokens, newest first, at most `limit` after `before_created` (keyset paging).
+    /// An organization's tokens, newest first, at most `limit`.
+    pub async fn access_tokens_of_org(
+        &self,
+        org: &str,
+        limit: u32,
+    ) -> Result<Vec<AccessTokenRow>, DbError> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE org_id = (SELECT id FROM orgs WHERE name = ?) \
+             ORDER BY created_at DESC, id LIMIT ?"
+        );
+        Ok(sqlx::query(&sql)
+            .bind(org)
+            .bind(limit as i64)
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(token_from)
+            .collect())
+    }
+
+    /// A user's own tokens (not organization tokens), newest first, at most `limit`.
     pub async fn access_tokens_of(
         &self,
         user_id: i64,
         limit: u32,
     ) -> Result<Vec<AccessTokenRow>, DbError> {
         let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?"
+            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE user_id = ? AND org_id IS NULL ORDER BY created_at DESC, id LIMIT ?"
         );
         Ok(sqlx::query(&sql)
             .bind(user_id)

@@ -16,6 +16,8 @@ pub struct User {
     pub cap: Actions,
     /// The access token used to sign in, if any.
     pub token_id: Option<String>,
+    /// For an organization access token: the organization it acts for (and only there).
+    pub org_token: Option<String>,
 }
 
 /// Who is asking.
@@ -130,6 +132,16 @@ impl Hub {
                 Actions::NONE
             });
         };
+        if let Some(org) = &user.org_token {
+            // An organization token acts in its organization's namespace, nowhere else.
+            let inside = namespace == org;
+            return Ok(Actions {
+                pull: public_pull || inside,
+                push: inside,
+                delete: inside,
+            }
+            .intersect(user.cap));
+        }
         if user.is_admin {
             return Ok(Actions::ALL.intersect(user.cap));
         }
@@ -173,6 +185,7 @@ impl User {
             is_admin,
             cap: Actions::ALL,
             token_id: None,
+            org_token: None,
         }
     }
 }

@@ -50,6 +50,47 @@ impl Hub {
         scope: &str,
         expires_in_days: Option<u32>,
     ) -> Result<NewAccessToken, HubError> {
+        self.add_token(user_name, label, scope, expires_in_days, None)
+            .await
+    }
+
+    /// Creates an organization access token. Only the organization's owners (and
+    /// administrators) may.
+    pub async fn add_org_access_token(
+        &self,
+        creator: &str,
+        org: &str,
+        label: &str,
+        scope: &str,
+        expires_in_days: Option<u32>,
+    ) -> Result<NewAccessToken, HubError> {
+        let user = self
+            .user(creator)
+            .await?
+            .ok_or_else(|| HubError::NotFound(format!("user {creator:?}")))?;
+        let owner = self.db.org_role(org, user.id).await? == Some(wharf_db::OrgRole::Owner);
+        if !owner && !user.is_admin {
+            return Err(HubError::InvalidInput(format!(
+                "only owners of {org} may create its access tokens, and {creator} is not one"
+            )));
+        }
+        self.add_token(creator, label, scope, expires_in_days, Some(org))
+            .await
+    }
+
+    /// An organization's tokens, newest first.
+    pub async fn org_access_tokens(&self, org: &str) -> Result<Vec<AccessTokenRow>, HubError> {
+        Ok(self.db.access_tokens_of_org(org, 1000).await?)
+    }
+
+    async fn add_token(
+        &self,
+        user_name: &str,
+        label: &str,
+        scope: &str,
+        expires_in_days: Option<u32>,
+        org: Option<&str>,
+    ) -> Result<NewAccessToken, HubError> {
         if !TOKEN_SCOPES.contains(&scope) {
             return Err(HubError::InvalidInput(format!(
                 "scope {scope:?} is not one of {}",
@@ -87,6 +128,7 @@ impl Hub {
                 scope,
                 &hash_secret(&secret),
                 expires_at,
+                org,
             )
             .await?;
         let token = self
@@ -110,7 +152,9 @@ impl Hub {
             return Err(HubError::BadCredentials);
         };
         let expired = token.expires_at.is_some_and(|t| t <= wharf_db::now());
-        if token.revoked_at.is_some() || expired || (!name.is_empty() && name != user.name) {
+        // A personal token signs in its user; an organization token signs in as the org.
+        let login = token.org.as_deref().unwrap_or(&user.name);
+        if token.revoked_at.is_some() || expired || (!name.is_empty() && name != login) {
             return Err(HubError::BadCredentials);
         }
         if let Err(e) = self.db.touch_access_token(&token.id).await {
@@ -122,6 +166,7 @@ impl Hub {
             is_admin: user.is_admin,
             cap: scope_cap(&token.scope),
             token_id: Some(token.id),
+            org_token: token.org,
         })
     }
 
@@ -141,6 +186,7 @@ impl Hub {
         Ok(User {
             cap: scope_cap(&token.scope),
             token_id: Some(token.id),
+            org_token: token.org,
             ..user
         })
     }

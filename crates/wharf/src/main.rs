@@ -99,6 +99,10 @@ enum TokenCommand {
         /// Days until the token expires [default: never].
         #[arg(long, value_name = "DAYS")]
         expires_days: Option<u32>,
+        /// Make an organization access token for ORG (USER must own ORG); docker logs in with
+        /// the organization's name as the username.
+        #[arg(long, value_name = "ORG")]
+        org: Option<String>,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -332,13 +336,24 @@ async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             scope,
             label,
             expires_days,
+            org,
             data,
         } => {
             let state = open_data(data).await?;
-            let new = state
-                .hub
-                .add_access_token(&user, &label, &scope, expires_days)
-                .await?;
+            let new = match &org {
+                Some(org) => {
+                    state
+                        .hub
+                        .add_org_access_token(&user, org, &label, &scope, expires_days)
+                        .await?
+                }
+                None => {
+                    state
+                        .hub
+                        .add_access_token(&user, &label, &scope, expires_days)
+                        .await?
+                }
+            };
             state.registry.db().close().await;
             eprintln!(
                 "access token {} for {user} (scope {scope}); the secret is shown only now:",

@@ -41,6 +41,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v2/{*rest}", any(registry::dispatch))
         .layer(axum::middleware::map_response(api_version_header))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        // A bug must cost one request a 500, never the connection or the process.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(state)
 }
 

@@ -118,6 +118,7 @@ async fn issue(state: &AppState, req: Request) -> Result<Response, Response> {
     if let (Some(u), Some(account)) = (&user, get("account"))
         && !account.is_empty()
         && account != u.name
+        && Some(account) != u.org_token.as_deref()
     {
         return Err(unauthorized(
             "the account parameter does not match the credentials",
