@@ -210,6 +210,19 @@ impl Db {
     }
 }
 
+/// An access token to record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTokenRow<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub label: &'a str,
+    pub scope: &'a str,
+    pub secret_hash: &'a str,
+    pub expires_at: Option<i64>,
+    /// For an organization access token, the organization's name.
+    pub org: Option<&'a str>,
+}
+
 /// A personal access token's row (never the secret).
 #[derive(Debug, Clone)]
 pub struct AccessTokenRow {
@@ -243,28 +256,19 @@ const TOKEN_COLUMNS: &str = "id, user_id, label, scope, created_at, expires_at, 
      (SELECT name FROM orgs WHERE orgs.id = access_tokens.org_id)";
 
 impl Db {
-    pub async fn create_access_token(
-        &self,
-        id: &str,
-        user_id: i64,
-        label: &str,
-        scope: &str,
-        secret_hash: &str,
-        expires_at: Option<i64>,
-        org: Option<&str>,
-    ) -> Result<(), DbError> {
+    pub async fn create_access_token(&self, t: NewTokenRow<'_>) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO access_tokens (id, user_id, label, scope, secret_hash, created_at, expires_at, org_id) \
              VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT id FROM orgs WHERE name = ?))",
         )
-        .bind(id)
-        .bind(user_id)
-        .bind(label)
-        .bind(scope)
-        .bind(secret_hash)
+        .bind(t.id)
+        .bind(t.user_id)
+        .bind(t.label)
+        .bind(t.scope)
+        .bind(t.secret_hash)
         .bind(now())
-        .bind(expires_at)
-        .bind(org)
+        .bind(t.expires_at)
+        .bind(t.org)
         .execute(&self.write)
         .await?;
         Ok(())

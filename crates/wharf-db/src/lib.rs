@@ -18,7 +18,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use accounts::{AccessTokenRow, NamespaceKind, OrgRole, RepoPermission, UserRow};
+pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPermission, UserRow};
 pub use manifests::{ManifestRecord, NewManifest, PutOutcome, Referrer};
 pub use uploads::UploadRow;
 

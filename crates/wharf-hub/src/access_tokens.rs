@@ -120,16 +120,17 @@ impl Hub {
         );
         let id = uuid::Uuid::new_v4().to_string();
         let expires_at = expires_in_days.map(|d| wharf_db::now() + i64::from(d) * 86_400);
+        let hash = hash_secret(&secret);
         self.db
-            .create_access_token(
-                &id,
-                user.id,
+            .create_access_token(wharf_db::NewTokenRow {
+                id: &id,
+                user_id: user.id,
                 label,
                 scope,
-                &hash_secret(&secret),
+                secret_hash: &hash,
                 expires_at,
                 org,
-            )
+            })
             .await?;
         let token = self
             .db
