@@ -120,7 +120,20 @@ impl Hub {
     /// What `who` may do to `repo`. A repository that does not exist is treated like a private
     /// one, so that nobody can tell a private repository from a missing one: only those who
     /// could create it may pull from it.
+    ///
+    /// Decisions are cached on this node for `DECISION_TTL`: a change of privacy, membership
+    /// or grant takes at most that long to reach every node.
     pub async fn actions_for(&self, who: &Principal, repo: &RepoName) -> Result<Actions, HubError> {
+        let key = decision_key(who, repo);
+        if let Some(a) = self.decisions.get(&key) {
+            return Ok(a);
+        }
+        let a = self.decide(who, repo).await?;
+        self.decisions.put(key, a);
+        Ok(a)
+    }
+
+    async fn decide(&self, who: &Principal, repo: &RepoName) -> Result<Actions, HubError> {
         let namespace = repo.namespace();
         let exists = self.db.repo_id(repo).await?.is_some();
         let private = exists && self.db.repo_is_private(repo.as_str()).await?;
@@ -176,6 +189,54 @@ impl Hub {
     }
 }
 
+/// How long an access decision is reused on this node.
+pub const DECISION_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+const MAX_DECISIONS: usize = 100_000;
+
+fn decision_key(who: &Principal, repo: &RepoName) -> String {
+    match who {
+        Principal::Anonymous => format!("-\n{repo}"),
+        Principal::User(u) => format!(
+            "{}\n{}\n{}\n{}\n{repo}",
+            u.id,
+            u.token_id.as_deref().unwrap_or(""),
+            u.org_token.as_deref().unwrap_or(""),
+            u.cap.names().join(",")
+        ),
+    }
+}
+
+/// A small time-bounded cache of access decisions.
+#[derive(Debug, Default)]
+pub(crate) struct Decisions {
+    map: std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, Actions)>>,
+}
+
+impl Decisions {
+    fn get(&self, key: &str) -> Option<Actions> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < DECISION_TTL)
+            .map(|(_, a)| *a)
+    }
+
+    fn put(&self, key: String, actions: Actions) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_DECISIONS {
+            map.retain(|_, (at, _)| at.elapsed() < DECISION_TTL);
+            if map.len() >= MAX_DECISIONS {
+                map.clear();
+            }
+        }
+        map.insert(key, (std::time::Instant::now(), actions));
+    }
+
+    /// Forgets every decision (after a change made through this node).
+    pub(crate) fn clear(&self) {
+        self.map.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 impl User {
     /// A user signed in with their password: no cap beyond their rights.
     pub fn password(id: i64, name: String, is_admin: bool) -> Self {
@@ -217,7 +278,9 @@ impl Hub {
                 "{user} is not a member of {org}; add them with `wharf org member {org} {user} --role member` first"
             )));
         }
-        Ok(self.db.add_team_member(team_id, u.id).await?)
+        self.db.add_team_member(team_id, u.id).await?;
+        self.decisions.clear();
+        Ok(())
     }
 
     /// Grants `permission` on `repo` to a user (`alice`) or a team (`acme/devs`).
@@ -243,15 +306,18 @@ impl Hub {
                     .id,
             ),
         };
-        Ok(self
-            .db
+        self.db
             .grant_repo_permission(repo, team, id, permission)
-            .await?)
+            .await?;
+        self.decisions.clear();
+        Ok(())
     }
 
     /// Makes a repository private (only those who may read its namespace see it) or public.
     pub async fn set_repo_private(&self, repo: &RepoName, private: bool) -> Result<(), HubError> {
-        Ok(self.db.set_repo_private(repo, private).await?)
+        self.db.set_repo_private(repo, private).await?;
+        self.decisions.clear();
+        Ok(())
     }
 }
 

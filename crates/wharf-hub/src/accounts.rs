@@ -131,6 +131,7 @@ impl Hub {
             .await?
             .ok_or_else(|| HubError::NotFound(format!("user {user:?}")))?;
         if self.db.set_org_member(org, u.id, role).await? {
+            self.decisions.clear();
             Ok(())
         } else {
             Err(HubError::NotFound(format!("organization {org:?}")))

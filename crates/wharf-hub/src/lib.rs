@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use wharf_db::Db;
 
-pub use access::{Actions, Principal, User};
+pub use access::{Actions, DECISION_TTL, Principal, User};
 pub use access_tokens::{NewAccessToken, TOKEN_PREFIX, TOKEN_SCOPES, scope_cap};
 pub use accounts::validate_account_name;
 pub use throttle::{ACCOUNT_FAILURES, ADDRESS_FAILURES, WINDOW as THROTTLE_WINDOW};
@@ -79,6 +79,7 @@ pub struct Hub {
     config: HubConfig,
     keys: tokens::Keys,
     throttle: throttle::Throttle,
+    decisions: access::Decisions,
 }
 
 impl std::fmt::Debug for Hub {
@@ -98,6 +99,7 @@ impl Hub {
             config,
             keys,
             throttle: throttle::Throttle::default(),
+            decisions: access::Decisions::default(),
         }))
     }
 
