@@ -128,14 +128,28 @@ impl Hub {
         if let Some(a) = self.decisions.get(&key) {
             return Ok(a);
         }
-        let a = self.decide(who, repo).await?;
-        self.decisions.put(key, a);
+        let (a, exists) = self.decide(who, repo).await?;
+        // A repository can appear at any moment (first push, on any node): only decisions
+        // about existing repositories are reused.
+        if exists {
+            self.decisions.put(key, a);
+        }
         Ok(a)
     }
 
-    async fn decide(&self, who: &Principal, repo: &RepoName) -> Result<Actions, HubError> {
-        let namespace = repo.namespace();
+    /// The decision, and whether the repository exists.
+    async fn decide(&self, who: &Principal, repo: &RepoName) -> Result<(Actions, bool), HubError> {
         let exists = self.db.repo_id(repo).await?.is_some();
+        Ok((self.decide_for(who, repo, exists).await?, exists))
+    }
+
+    async fn decide_for(
+        &self,
+        who: &Principal,
+        repo: &RepoName,
+        exists: bool,
+    ) -> Result<Actions, HubError> {
+        let namespace = repo.namespace();
         let private = exists && self.db.repo_is_private(repo.as_str()).await?;
         let public_pull = exists && !private;
         let Principal::User(user) = who else {

@@ -564,3 +564,24 @@ async fn teams_and_repository_grants() {
         .unwrap_err();
     assert!(e.to_string().contains("acme/nobody"), "{e}");
 }
+
+/// Regression: a refusal cached while a repository did not exist yet must not outlive its
+/// first push.
+#[tokio::test]
+async fn a_repository_pushed_after_a_refusal_is_pullable_at_once() {
+    let (_dir, state, blob, _) = setup().await;
+    let router = App::router(state.clone());
+    let (status, _, _) = send(&router, "GET", "/v2/alice/new/tags/list", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let new: wharf_oci::RepoName = "alice/new".parse().unwrap();
+    let from: wharf_oci::RepoName = "acme/app".parse().unwrap();
+    state
+        .registry
+        .blob_mount(&new, &from, &blob.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _, body) =
+        send(&router, "GET", &format!("/v2/alice/new/blobs/{blob}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
