@@ -531,3 +531,59 @@ impl Db {
             .max())
     }
 }
+
+impl Db {
+    /// An organization's teams with their member counts, by name.
+    pub async fn teams(
+        &self,
+        org: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(u64, Vec<(String, u64)>), DbError> {
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = ?",
+        )
+        .bind(org)
+        .fetch_one(&self.read)
+        .await?
+        .get(0);
+        let rows = sqlx::query(
+            "SELECT t.name, (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id) \
+             FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = ? ORDER BY t.name LIMIT ? OFFSET ?",
+        )
+        .bind(org)
+        .bind(limit as i64)
+        .bind(offset as i64)
+        .fetch_all(&self.read)
+        .await?;
+        Ok((
+            count as u64,
+            rows.into_iter()
+                .map(|r| (r.get(0), r.get::<i64, _>(1) as u64))
+                .collect(),
+        ))
+    }
+
+    /// A team's members, by name.
+    pub async fn team_members(
+        &self,
+        team_id: i64,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(u64, Vec<String>), DbError> {
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM team_members WHERE team_id = ?")
+            .bind(team_id)
+            .fetch_one(&self.read)
+            .await?
+            .get(0);
+        let rows = sqlx::query(
+            "SELECT u.name FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.team_id = ? ORDER BY u.name LIMIT ? OFFSET ?",
+        )
+        .bind(team_id)
+        .bind(limit as i64)
+        .bind(offset as i64)
+        .fetch_all(&self.read)
+        .await?;
+        Ok((count as u64, rows.into_iter().map(|r| r.get(0)).collect()))
+    }
+}

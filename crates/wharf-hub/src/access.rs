@@ -297,6 +297,47 @@ impl Hub {
         Ok(())
     }
 
+    /// Whether `viewer` may see `org`'s teams and members (members and administrators).
+    async fn org_visible(&self, viewer: &User, org: &str) -> Result<bool, HubError> {
+        Ok(viewer.is_admin || self.db.org_role(org, viewer.id).await?.is_some())
+    }
+
+    /// Whether `viewer` may manage `org` (owners and administrators).
+    pub async fn org_owner(&self, viewer: &User, org: &str) -> Result<bool, HubError> {
+        Ok(viewer.is_admin || self.db.org_role(org, viewer.id).await? == Some(OrgRole::Owner))
+    }
+
+    /// An organization's teams with member counts; outsiders get "not found".
+    pub async fn teams(
+        &self,
+        viewer: &User,
+        org: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(u64, Vec<(String, u64)>), HubError> {
+        if !self.org_visible(viewer, org).await? {
+            return Err(HubError::NotFound(format!("organization {org:?}")));
+        }
+        Ok(self.db.teams(org, offset, limit).await?)
+    }
+
+    /// A team's members; outsiders get "not found".
+    pub async fn team_members(
+        &self,
+        viewer: &User,
+        org: &str,
+        team: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(u64, Vec<String>), HubError> {
+        let not_found = || HubError::NotFound(format!("team {org}/{team}"));
+        if !self.org_visible(viewer, org).await? {
+            return Err(not_found());
+        }
+        let id = self.db.team_id(org, team).await?.ok_or_else(not_found)?;
+        Ok(self.db.team_members(id, offset, limit).await?)
+    }
+
     /// Grants `permission` on `repo` to a user (`alice`) or a team (`acme/devs`).
     pub async fn grant(
         &self,

@@ -248,3 +248,99 @@ async fn organization_members_are_listed_to_members_only() {
         assert!(r.json()["detail"].is_string());
     }
 }
+
+#[tokio::test]
+async fn groups_are_teams() {
+    let app = app().await;
+    let alice = format!("Bearer {}", login(&app, "alice", "alice-password").await);
+    let bob = format!("Bearer {}", login(&app, "bob", "bob-password").await);
+    let carol = format!("Bearer {}", login(&app, "carol", "carol-password").await);
+    fn with(auth: &str) -> Vec<(&'static str, &str)> {
+        vec![
+            ("content-type", "application/json"),
+            ("authorization", auth),
+        ]
+    }
+    let r = app
+        .req(
+            Method::POST,
+            "/v2/orgs/acme/groups",
+            &with(&bob),
+            r#"{"name":"devs"}"#,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "editors do not manage groups"
+    );
+    let r = app
+        .req(
+            Method::POST,
+            "/v2/orgs/acme/groups",
+            &with(&alice),
+            r#"{"name":"devs"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = app
+        .req(
+            Method::POST,
+            "/v2/orgs/acme/groups",
+            &with(&alice),
+            r#"{"name":"Bad Name"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = app
+        .req(
+            Method::POST,
+            "/v2/orgs/acme/groups/devs/members",
+            &with(&alice),
+            r#"{"member":"bob"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .req(
+            Method::POST,
+            "/v2/orgs/acme/groups/devs/members",
+            &with(&alice),
+            r#"{"member":"carol"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "carol is not in acme");
+    let list = app
+        .req(
+            Method::GET,
+            "/v2/orgs/acme/groups",
+            &with(&bob),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        list.json()["results"],
+        serde_json::json!([{"name": "devs", "member_count": 1}])
+    );
+    let members = app
+        .req(
+            Method::GET,
+            "/v2/orgs/acme/groups/devs/members",
+            &with(&bob),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        members.json()["results"],
+        serde_json::json!([{"username": "bob"}])
+    );
+    let hidden = app
+        .req(
+            Method::GET,
+            "/v2/orgs/acme/groups",
+            &with(&carol),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+}

@@ -85,6 +85,10 @@ pub(crate) async fn dispatch(state: &AppState, rest: &str, req: Request) -> Resp
             Ok(user) => members(state, &user, org, &query).await,
             Err(r) => r,
         },
+        (m, ["orgs", org, "groups", rest @ ..]) => match signed_in(state, &headers).await {
+            Ok(user) => groups(state, &user, m, org, rest, &query, &body).await,
+            Err(r) => r,
+        },
         _ => error(StatusCode::NOT_FOUND, "no such API endpoint"),
     }
 }
@@ -391,5 +395,116 @@ async fn members(state: &AppState, user: &User, org: &str, query: &str) -> Respo
             )
         }
         Err(e) => from_hub(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewGroup {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct NewGroupMember {
+    member: String,
+}
+
+/// Teams, called groups in Docker Hub's API.
+async fn groups(
+    state: &AppState,
+    user: &User,
+    method: Method,
+    org: &str,
+    rest: &[&str],
+    query: &str,
+    body: &[u8],
+) -> Response {
+    let (page, size) = page_params(query);
+    match (method, rest) {
+        (Method::GET, []) => match state.hub.teams(user, org, (page - 1) * size, size).await {
+            Ok((count, teams)) => {
+                let results = teams
+                    .into_iter()
+                    .map(|(name, members)| serde_json::json!({ "name": name, "member_count": members }))
+                    .collect();
+                json(
+                    StatusCode::OK,
+                    paged(
+                        &format!("/v2/orgs/{org}/groups"),
+                        page,
+                        size,
+                        count,
+                        results,
+                    ),
+                )
+            }
+            Err(e) => from_hub(e),
+        },
+        (Method::POST, []) => {
+            let g: NewGroup = match parse(body) {
+                Ok(g) => g,
+                Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+            };
+            match state.hub.org_owner(user, org).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return error(
+                        StatusCode::FORBIDDEN,
+                        &format!("only owners of {org} may create its groups"),
+                    );
+                }
+                Err(e) => return from_hub(e),
+            }
+            match state.hub.add_team(org, &g.name).await {
+                Ok(()) => json(
+                    StatusCode::CREATED,
+                    serde_json::json!({ "name": g.name, "member_count": 0 }),
+                ),
+                Err(e) => from_hub(e),
+            }
+        }
+        (Method::GET, [team, "members"]) => match state
+            .hub
+            .team_members(user, org, team, (page - 1) * size, size)
+            .await
+        {
+            Ok((count, names)) => {
+                let results = names
+                    .into_iter()
+                    .map(|n| serde_json::json!({ "username": n }))
+                    .collect();
+                json(
+                    StatusCode::OK,
+                    paged(
+                        &format!("/v2/orgs/{org}/groups/{team}/members"),
+                        page,
+                        size,
+                        count,
+                        results,
+                    ),
+                )
+            }
+            Err(e) => from_hub(e),
+        },
+        (Method::POST, [team, "members"]) => {
+            let m: NewGroupMember = match parse(body) {
+                Ok(m) => m,
+                Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+            };
+            match state.hub.org_owner(user, org).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return error(
+                        StatusCode::FORBIDDEN,
+                        &format!("only owners of {org} may change its groups"),
+                    );
+                }
+                Err(e) => return from_hub(e),
+            }
+            match state.hub.add_team_member(org, team, &m.member).await {
+                Ok(()) => json(StatusCode::OK, serde_json::json!({ "username": m.member })),
+                Err(e) => from_hub(e),
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "no such API endpoint"),
     }
 }
