@@ -734,6 +734,8 @@ def start_wharf(args):
     env = dict(os.environ)
     # the ready line is logged at INFO by target `wharf`: keep it, silence everything else
     env.setdefault("RUST_LOG", "warn,wharf=info")
+    # Side by side with a Distribution that has no authentication configured.
+    env.setdefault("WHARF_AUTH", "false")
     cmd = [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data] + list(args.wharf_arg or [])
     # cwd = the temp dir, so that no ./wharf.toml of the caller is picked up
     s.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,

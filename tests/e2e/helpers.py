@@ -149,6 +149,8 @@ class Wharf:
         env = dict(os.environ)
         env.setdefault("NO_COLOR", "1")
         env.setdefault("RUST_BACKTRACE", "1")
+        # The client tests exercise the registry itself; test_auth.py turns accounts on.
+        env.setdefault("WHARF_AUTH", "false")
         self.starts += 1
         log = open(self.log_path, "a", buffering=1)
         log.write(f"===== start #{self.starts}: {shlex.join(cmd)}\n")

@@ -44,7 +44,7 @@ pub struct Config {
     /// How often the sweeper looks for expired uploads.
     pub upload_sweep_interval_secs: u64,
     /// Require accounts: anonymous users may only pull public repositories, pushes need a
-    /// user with write access (docker login). Off until the accounts work is complete.
+    /// user with write access (docker login). Turn off only on a trusted network.
     pub auth: bool,
     /// The URL clients reach wharf at (for the token realm), when the Host header is not it.
     pub public_url: Option<String>,
@@ -63,7 +63,7 @@ impl Default for Config {
             manifest_cache_ttl_secs: 60,
             upload_expiry_secs: 24 * 3600,
             upload_sweep_interval_secs: 600,
-            auth: false,
+            auth: true,
             public_url: None,
             token_ttl_secs: 300,
         }

@@ -54,6 +54,8 @@ impl Resp {
 pub fn config(dir: &std::path::Path) -> Config {
     Config {
         data_dir: dir.to_owned(),
+        // These tests exercise the registry; authorization has its own tests.
+        auth: false,
         ..Config::default()
     }
 }
