@@ -585,3 +585,220 @@ async fn a_repository_pushed_after_a_refusal_is_pullable_at_once() {
         send(&router, "GET", &format!("/v2/alice/new/blobs/{blob}"), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+// ---- the Hub-style JSON API ----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// Let through (2xx, or 400 for the deliberately empty bodies).
+    Ok,
+    Unauthorized,
+    Forbidden,
+    /// Hidden: answered as if it did not exist.
+    NotFound,
+}
+
+/// Callers: anonymous, owner of acme (alice), member of acme (bob), outsider (carol), an
+/// expired API token, a tampered API token, a registry token (the wrong kind), a revoked
+/// access token's API token.
+const API_CALLERS: [&str; 8] = [
+    "anonymous",
+    "owner",
+    "member",
+    "outsider",
+    "expired",
+    "tampered",
+    "registry-token",
+    "revoked",
+];
+const API_PUBLIC: [Api; 8] = [Api::Ok; 8];
+const API_SIGNED_IN: [Api; 8] = [
+    Api::Unauthorized,
+    Api::Ok,
+    Api::Ok,
+    Api::Ok,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+];
+const API_OWN_TOKEN: [Api; 8] = [
+    Api::Unauthorized,
+    Api::Ok,
+    Api::NotFound,
+    Api::NotFound,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+];
+const API_ORG_READ: [Api; 8] = [
+    Api::Unauthorized,
+    Api::Ok,
+    Api::Ok,
+    Api::NotFound,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+];
+const API_ORG_OWNER: [Api; 8] = [
+    Api::Unauthorized,
+    Api::Ok,
+    Api::Forbidden,
+    Api::Forbidden,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+];
+
+#[rustfmt::skip]
+const API_MATRIX: &[(&str, &str, [Api; 8])] = &[
+    ("POST", "/v2/users/login", API_PUBLIC),
+    ("POST", "/v2/auth/token", API_PUBLIC),
+    ("GET", "/v2/access-tokens", API_SIGNED_IN),
+    ("POST", "/v2/access-tokens", API_SIGNED_IN),
+    ("GET", "/v2/access-tokens/{uuid}", API_OWN_TOKEN),
+    ("PATCH", "/v2/access-tokens/{uuid}", API_OWN_TOKEN),
+    ("DELETE", "/v2/access-tokens/{uuid}", API_OWN_TOKEN),
+    ("GET", "/v2/orgs/{org}/members", API_ORG_READ),
+    ("GET", "/v2/orgs/{org}/groups", API_ORG_READ),
+    ("POST", "/v2/orgs/{org}/groups", API_ORG_OWNER),
+    ("GET", "/v2/orgs/{org}/groups/{group}/members", API_ORG_READ),
+    ("POST", "/v2/orgs/{org}/groups/{group}/members", API_ORG_OWNER),
+];
+
+#[test]
+fn every_api_endpoint_has_a_row() {
+    for (method, path) in super::hub_api::ENDPOINTS {
+        let rows = API_MATRIX
+            .iter()
+            .filter(|(m, p, _)| m == method && p == path)
+            .count();
+        assert_eq!(
+            rows, 1,
+            "the API matrix needs exactly one row for {method} {path}"
+        );
+    }
+    assert_eq!(API_MATRIX.len(), super::hub_api::ENDPOINTS.len());
+}
+
+#[tokio::test]
+async fn every_api_endpoint_answers_every_caller_as_the_matrix_says() {
+    let (_dir, state, _, _) = setup().await;
+    let hub = &state.hub;
+    hub.add_team("acme", "devs").await.unwrap();
+    let router = App::router(state.clone());
+    let user = |name: &str| {
+        let hub = hub.clone();
+        let name = name.to_owned();
+        async move { hub.user(&name).await.unwrap().unwrap() }
+    };
+    let token_of =
+        |u: &wharf_hub::User| format!("Bearer {}", hub.issue_hub_token(u).unwrap().token);
+    let alice = user("alice").await;
+    // A token alice made, for the {uuid} rows (PATCH with `{}` changes nothing; DELETE of it
+    // would revoke it, so it runs last).
+    let own = hub
+        .add_access_token("alice", "matrix", "read", None)
+        .await
+        .unwrap();
+    let revoked = hub
+        .add_access_token("alice", "revoked", "admin", None)
+        .await
+        .unwrap();
+    let revoked_user = hub
+        .authenticate_password("alice", &revoked.secret, None)
+        .await
+        .unwrap();
+    let revoked_jwt = token_of(&revoked_user);
+    hub.revoke_access_token(&revoked.token.id).await.unwrap();
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let good = hub.issue_hub_token(&alice).unwrap().token;
+    let parts: Vec<&str> = good.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = "carol".into();
+    let tampered = format!(
+        "Bearer {}.{}.{}",
+        parts[0],
+        engine.encode(serde_json::to_vec(&claims).unwrap()),
+        parts[2]
+    );
+    let secret = state.registry.db().signing_secret(b"unused").await.unwrap();
+    let mut old = claims.clone();
+    old["sub"] = "alice".into();
+    old["exp"] = 1_000_000_000u64.into();
+    old["nbf"] = 999_999_000u64.into();
+    let expired = format!(
+        "Bearer {}",
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &old,
+            &jsonwebtoken::EncodingKey::from_secret(&secret)
+        )
+        .unwrap()
+    );
+    let registry_token = format!(
+        "Bearer {}",
+        hub.issue_access_token(Some(&alice), vec![]).unwrap().token
+    );
+    let creds: Vec<Option<String>> = vec![
+        None,
+        Some(token_of(&alice)),
+        Some(token_of(&user("bob").await)),
+        Some(token_of(&user("carol").await)),
+        Some(expired),
+        Some(tampered),
+        Some(registry_token),
+        Some(revoked_jwt),
+    ];
+    let mut failures = Vec::new();
+    let mut rows: Vec<_> = API_MATRIX.iter().collect();
+    rows.sort_by_key(|(m, _, _)| *m == "DELETE");
+    for (method, pattern, expected) in rows {
+        let path = pattern
+            .replace("{uuid}", &own.token.id)
+            .replace("{org}", "acme")
+            .replace("{group}", "devs");
+        let body = if *method == "PATCH" { "{}" } else { "" };
+        for (i, cred) in creds.iter().enumerate() {
+            let mut req = Request::builder()
+                .method(Method::from_bytes(method.as_bytes()).unwrap())
+                .uri(&path)
+                .header("content-type", "application/json");
+            if let Some(c) = cred {
+                req = req.header("authorization", c);
+            }
+            let resp = router
+                .clone()
+                .oneshot(req.body(Body::from(body)).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            assert!(
+                status != StatusCode::INTERNAL_SERVER_ERROR,
+                "{method} {path} as {} gave 500",
+                API_CALLERS[i]
+            );
+            let got = match status {
+                StatusCode::UNAUTHORIZED => Api::Unauthorized,
+                StatusCode::FORBIDDEN => Api::Forbidden,
+                StatusCode::NOT_FOUND => Api::NotFound,
+                _ => Api::Ok,
+            };
+            if got != expected[i] {
+                failures.push(format!(
+                    "{method} {path} as {}: expected {:?}, got {status}",
+                    API_CALLERS[i], expected[i]
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "API authorization mismatches:\n{}",
+        failures.join("\n")
+    );
+}

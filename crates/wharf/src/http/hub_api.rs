@@ -13,6 +13,24 @@ use wharf_hub::{HubError, User};
 
 use crate::app::AppState;
 
+/// Every JSON API endpoint, as (method, path pattern). The authorization matrix test has a
+/// row for each; keep this list and `dispatch` together.
+#[cfg(test)]
+pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
+    ("POST", "/v2/users/login"),
+    ("POST", "/v2/auth/token"),
+    ("GET", "/v2/access-tokens"),
+    ("POST", "/v2/access-tokens"),
+    ("GET", "/v2/access-tokens/{uuid}"),
+    ("PATCH", "/v2/access-tokens/{uuid}"),
+    ("DELETE", "/v2/access-tokens/{uuid}"),
+    ("GET", "/v2/orgs/{org}/members"),
+    ("GET", "/v2/orgs/{org}/groups"),
+    ("POST", "/v2/orgs/{org}/groups"),
+    ("GET", "/v2/orgs/{org}/groups/{group}/members"),
+    ("POST", "/v2/orgs/{org}/groups/{group}/members"),
+];
+
 /// First path segments (after `/v2/`) that belong to the JSON API.
 pub(crate) const PREFIXES: &[&str] = &["users", "auth", "access-tokens", "orgs"];
 const MAX_BODY: usize = 64 * 1024;
@@ -440,10 +458,6 @@ async fn groups(
             Err(e) => from_hub(e),
         },
         (Method::POST, []) => {
-            let g: NewGroup = match parse(body) {
-                Ok(g) => g,
-                Err(m) => return error(StatusCode::BAD_REQUEST, &m),
-            };
             match state.hub.org_owner(user, org).await {
                 Ok(true) => {}
                 Ok(false) => {
@@ -454,6 +468,10 @@ async fn groups(
                 }
                 Err(e) => return from_hub(e),
             }
+            let g: NewGroup = match parse(body) {
+                Ok(g) => g,
+                Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+            };
             match state.hub.add_team(org, &g.name).await {
                 Ok(()) => json(
                     StatusCode::CREATED,
@@ -486,10 +504,6 @@ async fn groups(
             Err(e) => from_hub(e),
         },
         (Method::POST, [team, "members"]) => {
-            let m: NewGroupMember = match parse(body) {
-                Ok(m) => m,
-                Err(m) => return error(StatusCode::BAD_REQUEST, &m),
-            };
             match state.hub.org_owner(user, org).await {
                 Ok(true) => {}
                 Ok(false) => {
@@ -500,6 +514,10 @@ async fn groups(
                 }
                 Err(e) => return from_hub(e),
             }
+            let m: NewGroupMember = match parse(body) {
+                Ok(m) => m,
+                Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+            };
             match state.hub.add_team_member(org, team, &m.member).await {
                 Ok(()) => json(StatusCode::OK, serde_json::json!({ "username": m.member })),
                 Err(e) => from_hub(e),
