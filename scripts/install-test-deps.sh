@@ -3,7 +3,8 @@
 # Idempotent: each package is installed only when it is missing, so a second run is instant.
 #
 #   apt:  docker.io skopeo umoci podman containerd docker-registry busybox-static wrk
-#   pip:  oras docker helm-python-sdk pytest requests
+#         chromium chromium-driver
+#   pip:  oras docker helm-python-sdk pytest requests selenium
 set -euo pipefail
 
 SUDO=""
@@ -28,6 +29,9 @@ need_cmd containerd containerd
 need_cmd ctr containerd
 need_cmd docker-registry docker-registry
 need_cmd wrk wrk
+# a real browser for the web page tests (headless)
+need_cmd chromium chromium
+need_cmd chromedriver chromium-driver
 # busybox-static: the test images need a *static* /bin/busybox (the dynamic "busybox"
 # package also provides /bin/busybox, so check the package itself).
 if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed"; then
@@ -56,6 +60,7 @@ need_mod docker "docker>=7"
 need_mod helm_python "helm-python-sdk>=0.2.2,<0.3"
 need_mod pytest "pytest"
 need_mod requests "requests"
+need_mod selenium "selenium>=4.10"
 
 if [ "${#pip_missing[@]}" -gt 0 ]; then
     echo "install-test-deps: pip install ${pip_missing[*]}"

@@ -1,0 +1,65 @@
+"""The web pages in a real browser (headless Chromium driven by Selenium): sign in with a
+password, see the account, sign out; a wrong password shows the error."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import require_bin, require_module, run, wharf_bin
+
+PASSWORD = "web-password-1"
+
+
+@pytest.fixture
+def browser(tmp_path):
+    require_bin("chromium", "chromedriver")
+    require_module("selenium")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def web_wharf(wharf_factory, monkeypatch):
+    monkeypatch.setenv("WHARF_AUTH", "true")
+    w = wharf_factory()
+    run([wharf_bin(), "user", "add", "alice", "--email", "alice@example.com", "--password-stdin",
+         "--data-dir", w.data_dir], input=PASSWORD + "\n")
+    return w
+
+
+def test_sign_in_and_out_in_a_browser(web_wharf, browser):
+    from selenium.webdriver.common.by import By
+
+    w, b = web_wharf, browser
+    b.get(f"{w.url}/")
+    assert b.find_element(By.CSS_SELECTOR, "#account a[href='/login']").text == "Sign in"
+    b.find_element(By.CSS_SELECTOR, "#account a[href='/login']").click()
+
+    b.find_element(By.ID, "username").send_keys("alice")
+    b.find_element(By.ID, "password").send_keys("wrong-password")
+    b.find_element(By.CSS_SELECTOR, "form#login button[type=submit]").click()
+    assert b.find_element(By.CSS_SELECTOR, "p.error").text == "Incorrect username or password."
+
+    b.find_element(By.ID, "password").send_keys(PASSWORD)
+    b.find_element(By.CSS_SELECTOR, "form#login button[type=submit]").click()
+    assert b.find_element(By.CSS_SELECTOR, "#account .username").text == "alice"
+    assert b.current_url.rstrip("/") == w.url
+    cookies = {c["name"]: c for c in b.get_cookies()}
+    assert cookies["wharf_session"]["httpOnly"] and cookies["wharf_session"]["sameSite"] == "Lax"
+    assert cookies["wharf_csrf"]["sameSite"] == "Strict"
+
+    b.find_element(By.CSS_SELECTOR, "#account form[action='/logout'] button").click()
+    assert "/login" in b.current_url
+    b.get(f"{w.url}/")
+    assert b.find_elements(By.CSS_SELECTOR, "#account .username") == []
