@@ -136,8 +136,9 @@ enum UserCommand {
     /// Create a user; their name becomes their namespace. The password is read from stdin.
     Add {
         name: String,
+        /// The user's email address (unique) [default: NAME@localhost].
         #[arg(long)]
-        email: String,
+        email: Option<String>,
         /// Read the password from standard input (required: passwords never go on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
@@ -293,6 +294,7 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
+            let email = email.unwrap_or_else(|| format!("{name}@localhost"));
             let state = open_data(data).await?;
             state.hub.add_user(&name, &email, password, admin).await?;
             state.registry.db().close().await;
