@@ -162,6 +162,7 @@ class Wharf:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.PIPE,
+            env=env,
             start_new_session=True,
         )
 
