@@ -49,6 +49,28 @@ pub enum NamespaceKind {
     Org,
 }
 
+/// Takes `name` in the one namespace space users and organizations share; the primary key
+/// decides, so two concurrent claims cannot both win.
+async fn claim_namespace(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    name: &str,
+    kind: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    let claimed = sqlx::query("INSERT INTO namespaces (name, kind, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(kind)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if claimed == 1 {
+        Ok(())
+    } else {
+        Err(DbError::NameTaken(name.to_owned()))
+    }
+}
+
 fn user_from(r: sqlx::sqlite::SqliteRow) -> UserRow {
     UserRow {
         id: r.get(0),
@@ -71,21 +93,14 @@ impl Db {
     ) -> Result<i64, DbError> {
         let now = now();
         let mut tx = self.write.begin().await?;
-        let taken = sqlx::query(
-            "SELECT 1 FROM namespaces WHERE name = ? UNION ALL SELECT 1 FROM users WHERE email = ?",
-        )
-        .bind(name)
-        .bind(email)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if taken.is_some() {
+        let email_taken = sqlx::query("SELECT 1 FROM users WHERE email = ?")
+            .bind(email)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if email_taken.is_some() {
             return Err(DbError::NameTaken(name.to_owned()));
         }
-        sqlx::query("INSERT INTO namespaces (name, kind, created_at) VALUES (?, 'user', ?)")
-            .bind(name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        claim_namespace(&mut tx, name, "user", now).await?;
         let id = sqlx::query("INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
             .bind(name)
             .bind(email)
@@ -113,18 +128,7 @@ impl Db {
     pub async fn create_org(&self, name: &str, owner: i64) -> Result<i64, DbError> {
         let now = now();
         let mut tx = self.write.begin().await?;
-        let taken = sqlx::query("SELECT 1 FROM namespaces WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if taken.is_some() {
-            return Err(DbError::NameTaken(name.to_owned()));
-        }
-        sqlx::query("INSERT INTO namespaces (name, kind, created_at) VALUES (?, 'org', ?)")
-            .bind(name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        claim_namespace(&mut tx, name, "org", now).await?;
         let id: i64 = sqlx::query("INSERT INTO orgs (name, created_at) VALUES (?, ?) RETURNING id")
             .bind(name)
             .bind(now)

@@ -174,15 +174,7 @@ impl Hub {
     /// Verifies a JSON API token and returns its user, re-checking the access token it was
     /// issued through, if any.
     pub async fn verify_hub_token(&self, token: &str) -> Result<User, HubError> {
-        let claims = self.verify(token, "hub")?;
-        let user = self
-            .user(&claims.sub)
-            .await?
-            .ok_or_else(|| HubError::BadToken("the token's user no longer exists".into()))?;
-        match &claims.pat {
-            Some(id) => self.recheck_token(user, id).await,
-            None => Ok(user),
-        }
+        self.verify_user_token(token, "hub").await
     }
 
     /// Issues a web session (the `wharf_session` cookie), valid for 8 hours.
@@ -192,11 +184,17 @@ impl Hub {
 
     /// Verifies a web session and returns its user.
     pub async fn verify_session_token(&self, token: &str) -> Result<User, HubError> {
-        let claims = self.verify(token, "session")?;
+        self.verify_user_token(token, "session").await
+    }
+
+    /// Verifies a token of kind `typ` whose subject is a user, who must still exist; a token
+    /// issued through an access token re-checks it (revoked or expired → refused).
+    async fn verify_user_token(&self, token: &str, typ: &str) -> Result<User, HubError> {
+        let claims = self.verify(token, typ)?;
         let user = self
             .user(&claims.sub)
             .await?
-            .ok_or_else(|| HubError::BadToken("the session's user no longer exists".into()))?;
+            .ok_or_else(|| HubError::BadToken("the token's user no longer exists".into()))?;
         match &claims.pat {
             Some(id) => self.recheck_token(user, id).await,
             None => Ok(user),
@@ -210,14 +208,6 @@ impl Hub {
 
     /// Verifies a refresh token and returns its user, who must still exist.
     pub async fn verify_refresh_token(&self, token: &str) -> Result<User, HubError> {
-        let claims = self.verify(token, "refresh")?;
-        let user = self
-            .user(&claims.sub)
-            .await?
-            .ok_or_else(|| HubError::BadToken("the token's user no longer exists".into()))?;
-        match &claims.pat {
-            Some(id) => self.recheck_token(user, id).await,
-            None => Ok(user),
-        }
+        self.verify_user_token(token, "refresh").await
     }
 }

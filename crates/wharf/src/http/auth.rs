@@ -267,16 +267,7 @@ pub(crate) fn refusal_response(
             }
             resp
         }
-        Refusal::Throttled(wait) => {
-            let mut resp = super::error::error_body(
-                ErrorCode::TooManyRequests,
-                &format!("too many failed sign-in attempts; try again in {wait} seconds"),
-                serde_json::Value::Null,
-            );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-            resp
-        }
+        Refusal::Throttled(wait) => super::error::throttled(wait),
         Refusal::Denied(message) => {
             super::error::error_body(ErrorCode::Denied, &message, serde_json::Value::Null)
         }

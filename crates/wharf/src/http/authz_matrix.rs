@@ -131,6 +131,35 @@ fn basic(user: &str, password: &str) -> String {
     )
 }
 
+/// Two forgeries of a genuine token: one whose subject is changed to `sub` with the
+/// signature kept (tampered), and one properly signed but long expired.
+async fn forged(state: &AppState, genuine: &str, sub: &str) -> (String, String) {
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+    let original_sub = claims["sub"].clone();
+    claims["sub"] = sub.into();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        engine.encode(serde_json::to_vec(&claims).unwrap()),
+        parts[2]
+    );
+    let secret = state.registry.db().signing_secret(b"unused").await.unwrap();
+    claims["sub"] = original_sub;
+    claims["exp"] = 1_000_000_000u64.into();
+    claims["nbf"] = 999_999_000u64.into();
+    claims["iat"] = 999_999_000u64.into();
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    (tampered, expired)
+}
+
 async fn setup() -> (tempfile::TempDir, AppState, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
@@ -219,32 +248,7 @@ async fn credentials(state: &AppState) -> Vec<Option<String>> {
         )
         .unwrap()
         .token;
-    // Tampered: alice's full token with the subject changed and the signature kept.
-    let parts: Vec<&str> = full.split('.').collect();
-    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut claims: serde_json::Value =
-        serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
-    claims["sub"] = "boss".into();
-    claims["access"][0]["name"] = "acme/app".into();
-    let tampered = format!(
-        "{}.{}.{}",
-        parts[0],
-        engine.encode(serde_json::to_vec(&claims).unwrap()),
-        parts[2]
-    );
-    // Expired: properly signed, but its time is up.
-    let secret = state.registry.db().signing_secret(b"unused").await.unwrap();
-    let mut old = claims.clone();
-    old["sub"] = "alice".into();
-    old["exp"] = 1_000_000_000u64.into();
-    old["nbf"] = 999_999_000u64.into();
-    old["iat"] = 999_999_000u64.into();
-    let expired = jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &old,
-        &jsonwebtoken::EncodingKey::from_secret(&secret),
-    )
-    .unwrap();
+    let (tampered, expired) = forged(state, &full, "boss").await;
     vec![
         None,
         Some(basic("bob", "bob-password")),
@@ -714,32 +718,9 @@ async fn every_api_endpoint_answers_every_caller_as_the_matrix_says() {
         .unwrap();
     let revoked_jwt = token_of(&revoked_user);
     hub.revoke_access_token(&revoked.token.id).await.unwrap();
-    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let good = hub.issue_hub_token(&alice).unwrap().token;
-    let parts: Vec<&str> = good.split('.').collect();
-    let mut claims: serde_json::Value =
-        serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
-    claims["sub"] = "carol".into();
-    let tampered = format!(
-        "Bearer {}.{}.{}",
-        parts[0],
-        engine.encode(serde_json::to_vec(&claims).unwrap()),
-        parts[2]
-    );
-    let secret = state.registry.db().signing_secret(b"unused").await.unwrap();
-    let mut old = claims.clone();
-    old["sub"] = "alice".into();
-    old["exp"] = 1_000_000_000u64.into();
-    old["nbf"] = 999_999_000u64.into();
-    let expired = format!(
-        "Bearer {}",
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &old,
-            &jsonwebtoken::EncodingKey::from_secret(&secret)
-        )
-        .unwrap()
-    );
+    let (tampered, expired) = forged(&state, &good, "carol").await;
+    let (tampered, expired) = (format!("Bearer {tampered}"), format!("Bearer {expired}"));
     let registry_token = format!(
         "Bearer {}",
         hub.issue_access_token(Some(&alice), vec![]).unwrap().token

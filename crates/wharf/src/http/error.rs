@@ -81,3 +81,15 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// `429 TOOMANYREQUESTS` with `Retry-After`, for a caller who failed to sign in too often.
+pub(crate) fn throttled(wait: u64) -> Response {
+    let mut resp = error_body(
+        ErrorCode::TooManyRequests,
+        &wharf_hub::HubError::Throttled(wait).to_string(),
+        serde_json::Value::Null,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    resp
+}

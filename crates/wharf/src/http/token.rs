@@ -219,16 +219,7 @@ async fn password_user(
         .await
     {
         Ok(u) => Ok(u),
-        Err(HubError::Throttled(wait)) => {
-            let mut r = error_body(
-                ErrorCode::TooManyRequests,
-                &format!("too many failed sign-in attempts; try again in {wait} seconds"),
-                serde_json::Value::Null,
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(wait));
-            Err(r)
-        }
+        Err(HubError::Throttled(wait)) => Err(super::error::throttled(wait)),
         Err(HubError::BadCredentials) => Err(unauthorized("incorrect username or password")),
         Err(e) => Err(internal(e)),
     }
