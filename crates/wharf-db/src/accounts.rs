@@ -52,12 +52,12 @@ pub enum NamespaceKind {
 /// Takes `name` in the one namespace space users and organizations share; the primary key
 /// decides, so two concurrent claims cannot both win.
 async fn claim_namespace(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     name: &str,
     kind: &str,
     now: i64,
 ) -> Result<(), DbError> {
-    let claimed = sqlx::query("INSERT INTO namespaces (name, kind, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
+    let claimed = sqlx::query("INSERT INTO namespaces (name, kind, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(kind)
         .bind(now)
@@ -71,7 +71,7 @@ async fn claim_namespace(
     }
 }
 
-fn user_from(r: sqlx::sqlite::SqliteRow) -> UserRow {
+fn user_from(r: sqlx::any::AnyRow) -> UserRow {
     UserRow {
         id: r.get(0),
         name: r.get(1),
@@ -93,7 +93,7 @@ impl Db {
     ) -> Result<i64, DbError> {
         let now = now();
         let mut tx = self.write.begin().await?;
-        let email_taken = sqlx::query("SELECT 1 FROM users WHERE email = ?")
+        let email_taken = sqlx::query("SELECT 1 FROM users WHERE email = $1")
             .bind(email)
             .fetch_optional(&mut *tx)
             .await?;
@@ -101,7 +101,7 @@ impl Db {
             return Err(DbError::NameTaken(name.to_owned()));
         }
         claim_namespace(&mut tx, name, "user", now).await?;
-        let id = sqlx::query("INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
+        let id = sqlx::query("INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(name)
             .bind(email)
             .bind(password_hash)
@@ -116,7 +116,7 @@ impl Db {
 
     pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>, DbError> {
         let row = sqlx::query(
-            "SELECT id, name, email, password_hash, is_admin FROM users WHERE name = ?",
+            "SELECT id, name, email, password_hash, is_admin FROM users WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(&self.read)
@@ -129,13 +129,14 @@ impl Db {
         let now = now();
         let mut tx = self.write.begin().await?;
         claim_namespace(&mut tx, name, "org", now).await?;
-        let id: i64 = sqlx::query("INSERT INTO orgs (name, created_at) VALUES (?, ?) RETURNING id")
-            .bind(name)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?
-            .get(0);
-        sqlx::query("INSERT INTO org_members (org_id, user_id, role) VALUES (?, ?, 'owner')")
+        let id: i64 =
+            sqlx::query("INSERT INTO orgs (name, created_at) VALUES ($1, $2) RETURNING id")
+                .bind(name)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+                .get(0);
+        sqlx::query("INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'owner')")
             .bind(id)
             .bind(owner)
             .execute(&mut *tx)
@@ -152,7 +153,7 @@ impl Db {
         role: OrgRole,
     ) -> Result<bool, DbError> {
         let r = sqlx::query(
-            "INSERT INTO org_members (org_id, user_id, role) SELECT id, ?, ? FROM orgs WHERE name = ? \
+            "INSERT INTO org_members (org_id, user_id, role) SELECT id, $1, $2 FROM orgs WHERE name = $3 \
              ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
         )
         .bind(user)
@@ -165,7 +166,7 @@ impl Db {
 
     /// The kind of account that owns `namespace`, if any.
     pub async fn namespace_kind(&self, namespace: &str) -> Result<Option<NamespaceKind>, DbError> {
-        let row = sqlx::query("SELECT kind FROM namespaces WHERE name = ?")
+        let row = sqlx::query("SELECT kind FROM namespaces WHERE name = $1")
             .bind(namespace)
             .fetch_optional(&self.read)
             .await?;
@@ -181,7 +182,7 @@ impl Db {
     /// The user's role in the organization named `org`, if a member.
     pub async fn org_role(&self, org: &str, user: i64) -> Result<Option<OrgRole>, DbError> {
         let row = sqlx::query(
-            "SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE o.name = ? AND m.user_id = ?",
+            "SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE o.name = $1 AND m.user_id = $2",
         )
         .bind(org)
         .bind(user)
@@ -192,7 +193,7 @@ impl Db {
 
     /// Whether the repository named `name` is private (false when it does not exist yet).
     pub async fn repo_is_private(&self, name: &str) -> Result<bool, DbError> {
-        let row = sqlx::query("SELECT private FROM repositories WHERE name = ?")
+        let row = sqlx::query("SELECT private FROM repositories WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.read)
             .await?;
@@ -202,7 +203,7 @@ impl Db {
     /// The token signing secret, created on first use. Safe when several nodes race: the
     /// first insert wins and everyone reads it back.
     pub async fn signing_secret(&self, fresh: &[u8]) -> Result<Vec<u8>, DbError> {
-        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ('registry', ?, ?) ON CONFLICT (id) DO NOTHING")
+        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ('registry', $1, $2) ON CONFLICT (id) DO NOTHING")
             .bind(fresh)
             .bind(now())
             .execute(&self.write)
@@ -242,7 +243,7 @@ pub struct AccessTokenRow {
     pub org: Option<String>,
 }
 
-fn token_from(r: sqlx::sqlite::SqliteRow) -> AccessTokenRow {
+fn token_from(r: sqlx::any::AnyRow) -> AccessTokenRow {
     AccessTokenRow {
         id: r.get(0),
         user_id: r.get(1),
@@ -263,7 +264,7 @@ impl Db {
     pub async fn create_access_token(&self, t: NewTokenRow<'_>) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO access_tokens (id, user_id, label, scope, secret_hash, created_at, expires_at, org_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT id FROM orgs WHERE name = ?))",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT id FROM orgs WHERE name = $8))",
         )
         .bind(t.id)
         .bind(t.user_id)
@@ -286,7 +287,7 @@ impl Db {
         let sql = "SELECT t.id, t.user_id, t.label, t.scope, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, \
              (SELECT name FROM orgs WHERE orgs.id = t.org_id), \
              u.id, u.name, u.email, u.password_hash, u.is_admin \
-             FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?";
+             FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1";
         let row = sqlx::query(sql)
             .bind(secret_hash)
             .fetch_optional(&self.read)
@@ -304,7 +305,7 @@ impl Db {
     }
 
     pub async fn access_token(&self, id: &str) -> Result<Option<AccessTokenRow>, DbError> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE id = ?");
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE id = $1");
         Ok(sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&self.read)
@@ -319,8 +320,8 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<AccessTokenRow>, DbError> {
         let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE org_id = (SELECT id FROM orgs WHERE name = ?) \
-             ORDER BY created_at DESC, id LIMIT ?"
+            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE org_id = (SELECT id FROM orgs WHERE name = $1) \
+             ORDER BY created_at DESC, id LIMIT $2"
         );
         Ok(sqlx::query(&sql)
             .bind(org)
@@ -339,7 +340,7 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<AccessTokenRow>, DbError> {
         let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE user_id = ? AND org_id IS NULL ORDER BY created_at DESC, id LIMIT ?"
+            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE user_id = $1 AND org_id IS NULL ORDER BY created_at DESC, id LIMIT $2"
         );
         Ok(sqlx::query(&sql)
             .bind(user_id)
@@ -354,7 +355,7 @@ impl Db {
     /// Revokes a token. False when it does not exist or was already revoked.
     pub async fn revoke_access_token(&self, id: &str) -> Result<bool, DbError> {
         let r = sqlx::query(
-            "UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
         .bind(now())
         .bind(id)
@@ -368,7 +369,7 @@ impl Db {
     pub async fn touch_access_token(&self, id: &str) -> Result<(), DbError> {
         let now = now();
         self.execute_relaxed(
-            sqlx::query("UPDATE access_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+            sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
                 .bind(now)
                 .bind(id)
                 .bind(now - 60),
@@ -386,7 +387,7 @@ impl Db {
         private: bool,
     ) -> Result<(), DbError> {
         self.ensure_repo(name).await?;
-        sqlx::query("UPDATE repositories SET private = ? WHERE name = ?")
+        sqlx::query("UPDATE repositories SET private = $1 WHERE name = $2")
             .bind(private as i64)
             .bind(name.as_str())
             .execute(&self.write)
@@ -405,7 +406,7 @@ impl Db {
     ) -> Result<Vec<(String, OrgRole)>, DbError> {
         let rows = sqlx::query(
             "SELECT u.name, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id \
-             WHERE o.name = ? ORDER BY u.name LIMIT ? OFFSET ?",
+             WHERE o.name = $1 ORDER BY u.name LIMIT $2 OFFSET $3",
         )
         .bind(org)
         .bind(limit as i64)
@@ -420,7 +421,7 @@ impl Db {
 
     pub async fn org_member_count(&self, org: &str) -> Result<u64, DbError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE o.name = ?",
+            "SELECT COUNT(*) FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE o.name = $1",
         )
         .bind(org)
         .fetch_one(&self.read)
@@ -459,7 +460,7 @@ impl RepoPermission {
 impl Db {
     /// Creates a team in an organization. False when the organization is unknown.
     pub async fn create_team(&self, org: &str, team: &str) -> Result<bool, DbError> {
-        let r = sqlx::query("INSERT INTO teams (org_id, name, created_at) SELECT id, ?, ? FROM orgs WHERE name = ? ON CONFLICT DO NOTHING")
+        let r = sqlx::query("INSERT INTO teams (org_id, name, created_at) SELECT id, $1, $2 FROM orgs WHERE name = $3 ON CONFLICT DO NOTHING")
             .bind(team)
             .bind(now())
             .bind(org)
@@ -472,7 +473,7 @@ impl Db {
     }
 
     pub async fn team_id(&self, org: &str, team: &str) -> Result<Option<i64>, DbError> {
-        let row = sqlx::query("SELECT t.id FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = ? AND t.name = ?")
+        let row = sqlx::query("SELECT t.id FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = $1 AND t.name = $2")
             .bind(org)
             .bind(team)
             .fetch_optional(&self.read)
@@ -482,7 +483,7 @@ impl Db {
 
     pub async fn add_team_member(&self, team_id: i64, user_id: i64) -> Result<(), DbError> {
         sqlx::query(
-            "INSERT INTO team_members (team_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(team_id)
         .bind(user_id)
@@ -501,7 +502,7 @@ impl Db {
     ) -> Result<(), DbError> {
         let repo_id = self.ensure_repo(repo).await?;
         sqlx::query(
-            "INSERT INTO repo_permissions (repo_id, grantee_kind, grantee_id, permission) VALUES (?, ?, ?, ?) \
+            "INSERT INTO repo_permissions (repo_id, grantee_kind, grantee_id, permission) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (repo_id, grantee_kind, grantee_id) DO UPDATE SET permission = excluded.permission",
         )
         .bind(repo_id.0)
@@ -521,8 +522,8 @@ impl Db {
     ) -> Result<Option<RepoPermission>, DbError> {
         let rows = sqlx::query(
             "SELECT p.permission FROM repo_permissions p JOIN repositories r ON r.id = p.repo_id \
-             WHERE r.name = ? AND ((p.grantee_kind = 'user' AND p.grantee_id = ?) \
-             OR (p.grantee_kind = 'team' AND p.grantee_id IN (SELECT team_id FROM team_members WHERE user_id = ?)))",
+             WHERE r.name = $1 AND ((p.grantee_kind = 'user' AND p.grantee_id = $2) \
+             OR (p.grantee_kind = 'team' AND p.grantee_id IN (SELECT team_id FROM team_members WHERE user_id = $3)))",
         )
         .bind(repo)
         .bind(user_id)
@@ -545,7 +546,7 @@ impl Db {
         limit: u32,
     ) -> Result<(u64, Vec<(String, u64)>), DbError> {
         let count: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = ?",
+            "SELECT COUNT(*) FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = $1",
         )
         .bind(org)
         .fetch_one(&self.read)
@@ -553,7 +554,7 @@ impl Db {
         .get(0);
         let rows = sqlx::query(
             "SELECT t.name, (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id) \
-             FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = ? ORDER BY t.name LIMIT ? OFFSET ?",
+             FROM teams t JOIN orgs o ON o.id = t.org_id WHERE o.name = $1 ORDER BY t.name LIMIT $2 OFFSET $3",
         )
         .bind(org)
         .bind(limit as i64)
@@ -575,13 +576,13 @@ impl Db {
         offset: u32,
         limit: u32,
     ) -> Result<(u64, Vec<String>), DbError> {
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM team_members WHERE team_id = ?")
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM team_members WHERE team_id = $1")
             .bind(team_id)
             .fetch_one(&self.read)
             .await?
             .get(0);
         let rows = sqlx::query(
-            "SELECT u.name FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.team_id = ? ORDER BY u.name LIMIT ? OFFSET ?",
+            "SELECT u.name FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.team_id = $1 ORDER BY u.name LIMIT $2 OFFSET $3",
         )
         .bind(team_id)
         .bind(limit as i64)

@@ -14,7 +14,7 @@ impl Db {
     ) -> Result<Option<u64>, DbError> {
         let row = sqlx::query(
             "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
-             WHERE rb.repo_id = ? AND rb.digest = ?",
+             WHERE rb.repo_id = $1 AND rb.digest = $2",
         )
         .bind(repo.0)
         .bind(digest.to_string())
@@ -25,7 +25,7 @@ impl Db {
 
     /// The size of a blob stored anywhere.
     pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, DbError> {
-        let row = sqlx::query("SELECT size FROM blobs WHERE digest = ?")
+        let row = sqlx::query("SELECT size FROM blobs WHERE digest = $1")
             .bind(digest.to_string())
             .fetch_optional(&self.read)
             .await?;
@@ -50,8 +50,14 @@ impl Db {
             upload: upload.map(|(id, offset)| (id.to_string(), offset)),
             reply,
         };
+        let Some(commits) = &self.commits else {
+            let mut tx = self.write.begin().await?;
+            crate::group_commit::apply(&mut tx, &job).await?;
+            tx.commit().await?;
+            return Ok(());
+        };
         let closed = || DbError::Commit("the database is shutting down".into());
-        self.commits.send(job).await.map_err(|_| closed())?;
+        commits.send(job).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
 
@@ -67,14 +73,14 @@ impl Db {
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(
             "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
-             WHERE rb.repo_id = ? AND rb.digest = ?",
+             WHERE rb.repo_id = $1 AND rb.digest = $2",
         )
         .bind(from.0)
         .bind(&d)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(repo.0)
             .bind(&d)
             .bind(now())
@@ -86,7 +92,7 @@ impl Db {
 
     /// Unlinks a blob from a repository. Returns whether it was linked.
     pub async fn unlink_blob(&self, repo: RepoId, digest: &Digest) -> Result<bool, DbError> {
-        let r = sqlx::query("DELETE FROM repo_blobs WHERE repo_id = ? AND digest = ?")
+        let r = sqlx::query("DELETE FROM repo_blobs WHERE repo_id = $1 AND digest = $2")
             .bind(repo.0)
             .bind(digest.to_string())
             .execute(&self.write)

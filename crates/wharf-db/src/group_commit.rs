@@ -2,8 +2,10 @@
 //! on SQLite each durable commit costs an fsync on the single writer connection. Commits that
 //! arrive while one is in flight are gathered and written in one transaction, each inside its
 //! own savepoint (so one job's failure undoes only that job), and share one fsync.
+//! PostgreSQL has many writers and its own group commit, so there each job is applied in its
+//! own transaction (`Db::commit_blob`).
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{DbError, RepoId, now};
@@ -21,7 +23,7 @@ pub(crate) struct BlobCommit {
 }
 
 /// Starts the committer task; it ends when every sender is dropped.
-pub(crate) fn start(write: SqlitePool) -> mpsc::Sender<BlobCommit> {
+pub(crate) fn start(write: AnyPool) -> mpsc::Sender<BlobCommit> {
     let (tx, mut rx) = mpsc::channel::<BlobCommit>(1024);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -39,7 +41,7 @@ pub(crate) fn start(write: SqlitePool) -> mpsc::Sender<BlobCommit> {
     tx
 }
 
-async fn write_batch(write: &SqlitePool, batch: &mut Vec<BlobCommit>) {
+async fn write_batch(write: &AnyPool, batch: &mut Vec<BlobCommit>) {
     let mut results: Vec<Result<(), DbError>> = Vec::with_capacity(batch.len());
     let outcome: Result<(), sqlx::Error> = async {
         let mut conn = write.acquire().await?;
@@ -76,7 +78,7 @@ async fn write_batch(write: &SqlitePool, batch: &mut Vec<BlobCommit>) {
 }
 
 async fn write_jobs(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     batch: &[BlobCommit],
     results: &mut Vec<Result<(), DbError>>,
 ) -> Result<(), sqlx::Error> {
@@ -92,22 +94,22 @@ async fn write_jobs(
     Ok(())
 }
 
-async fn apply(conn: &mut SqliteConnection, job: &BlobCommit) -> Result<(), DbError> {
+pub(crate) async fn apply(conn: &mut AnyConnection, job: &BlobCommit) -> Result<(), DbError> {
     let now = now();
-    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING")
+    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
         .bind(&job.digest)
         .bind(job.size as i64)
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+    sqlx::query("INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
         .bind(job.repo.0)
         .bind(&job.digest)
         .bind(now)
         .execute(&mut *conn)
         .await?;
     if let Some((id, offset)) = &job.upload {
-        let ended = sqlx::query("DELETE FROM uploads WHERE id = ? AND offset_bytes = ?")
+        let ended = sqlx::query("DELETE FROM uploads WHERE id = $1 AND offset_bytes = $2")
             .bind(id)
             .bind(*offset as i64)
             .execute(&mut *conn)

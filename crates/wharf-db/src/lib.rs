@@ -1,8 +1,11 @@
 //! wharf's metadata database. Only this crate knows SQL. Queries are grouped by aggregate
 //! (repositories, blobs, manifests and tags, uploads); callers speak in domain types.
 //!
-//! SQLite is the embedded default: one writer connection (SQLite serialises writers anyway,
-//! and a single connection avoids busy retries) and a pool of readers in WAL mode.
+//! Two engines run the same SQL through sqlx's `Any` driver: SQLite, the embedded default
+//! (one machine), and PostgreSQL (shared by many stateless nodes). Placeholders are `$N`,
+//! which both accept; integers are `BIGINT`/`INTEGER` (i64), times are seconds since the epoch,
+//! and the few dialect differences are branches on `Backend` in this file and
+//! `group_commit.rs`. Each engine has its own migrations folder.
 
 mod accounts;
 mod blobs;
@@ -12,15 +15,16 @@ mod repos;
 mod uploads;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Executor as _};
 
 pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPermission, UserRow};
 pub use manifests::{ManifestRecord, NewManifest, PutOutcome, Referrer};
-pub use uploads::UploadRow;
+pub use uploads::{UploadProgress, UploadRow};
 
 /// A repository's row id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,16 +48,31 @@ pub enum DbError {
     /// An upload session changed (or ended) while a request was finishing it.
     #[error("upload {0} was changed or ended by another request")]
     UploadMoved(String),
+    /// The configured database cannot be used.
+    #[error("{0}")]
+    Config(String),
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which engine holds the metadata. The SQL is the same for both except where a method says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one file, one machine.
+    Sqlite,
+    /// Shared by any number of wharf nodes.
+    Postgres,
+}
 
 /// The metadata database.
 #[derive(Debug, Clone)]
 pub struct Db {
-    read: SqlitePool,
-    write: SqlitePool,
-    commits: tokio::sync::mpsc::Sender<group_commit::BlobCommit>,
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+    /// SQLite's group committer; PostgreSQL commits each job in its own transaction.
+    commits: Option<tokio::sync::mpsc::Sender<group_commit::BlobCommit>>,
 }
 
 /// Seconds since the Unix epoch; all stored times use it.
@@ -64,63 +83,164 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// `url` with its password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+type ConnectFuture<'c> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
+
+/// Settings every SQLite connection gets. The writer also sets WAL and `synchronous=FULL`:
+/// a committed transaction survives power loss, which is what a 201 promises.
+fn sqlite_pragmas(
+    conn: &mut AnyConnection,
+    _meta: PoolConnectionMetadata,
+    writer: bool,
+) -> ConnectFuture<'_> {
+    Box::pin(async move {
+        if writer {
+            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+                .await?;
+        }
+        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+            .await
+            .map(drop)
+    })
+}
+
 impl Db {
+    /// Opens the database at `location`: a `postgres://` URL, or else a SQLite file path
+    /// (`sqlite://PATH` or a plain path).
+    pub async fn open(location: &str) -> Result<Self, DbError> {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            Self::open_postgres(location, 16).await
+        } else {
+            let path = location.strip_prefix("sqlite://").unwrap_or(location);
+            Self::open_sqlite(Path::new(path)).await
+        }
+    }
+
     /// Opens (creating if missing) the SQLite database at `path` and runs the embedded
-    /// migrations.
+    /// migrations. One writer connection (SQLite serialises writers anyway, and a single
+    /// connection avoids busy retries) and a pool of readers, in WAL mode.
     pub async fn open_sqlite(path: &Path) -> Result<Self, DbError> {
-        let opts = SqliteConnectOptions::from_str("sqlite://")?
+        sqlx::any::install_default_drivers();
+        let url = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a committed transaction survives power loss, which is what a 201 promises.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new()
+            .to_url_lossy();
+        let opts = AnyConnectOptions::from_url(&url)?;
+        let write = AnyPoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, meta| sqlite_pragmas(conn, meta, true))
             .connect_with(opts.clone())
             .await?;
         SQLITE_MIGRATIONS.run(&write).await?;
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4)) as u32;
-        let read = SqlitePoolOptions::new()
+        let mut read_url = url.clone();
+        read_url.query_pairs_mut().clear().append_pair("mode", "ro");
+        let read = AnyPoolOptions::new()
             .max_connections(readers)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.read_only(true))
+            .after_connect(|conn, meta| sqlite_pragmas(conn, meta, false))
+            .connect_with(AnyConnectOptions::from_url(&read_url)?)
             .await?;
         let commits = group_commit::start(write.clone());
         Ok(Self {
             read,
             write,
-            commits,
+            backend: Backend::Sqlite,
+            commits: Some(commits),
         })
     }
 
+    /// Connects to PostgreSQL at `url` and runs the embedded migrations. Several nodes may
+    /// start at once: the migrations run under an advisory lock, one node at a time.
+    pub async fn open_postgres(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let opts = AnyConnectOptions::from_url(&url.parse().map_err(|e| {
+            DbError::Config(format!(
+                "database URL {} is not a valid URL: {e}",
+                redact_url(url)
+            ))
+        })?)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        Ok(Self {
+            read: pool.clone(),
+            write: pool,
+            backend: Backend::Postgres,
+            commits: None,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Runs a write whose durability nothing acknowledges yet (a new upload session, upload
-    /// progress, a repository created on first push) without waiting for an fsync. A process
-    /// crash cannot lose it (the WAL is in the page cache); power loss can roll it back, and
-    /// the next durable commit makes it durable too, because the WAL is written in order.
-    /// Anything wharf answers 201 for is committed with `synchronous=FULL`.
+    /// progress, a repository created on first push) without waiting for a disk flush. A
+    /// process crash cannot lose it; power loss can roll it back, and the next durable commit
+    /// makes it durable too, because the log is written in order. Anything wharf answers 201
+    /// for is committed durably (SQLite `synchronous=FULL`, PostgreSQL `synchronous_commit`).
     pub(crate) async fn execute_relaxed<'q>(
         &self,
-        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> Result<sqlx::sqlite::SqliteQueryResult, DbError> {
-        let mut conn = self.write.acquire().await?;
-        sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await?;
-        let result = query.execute(&mut *conn).await;
-        let reset = sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *conn)
-            .await;
-        if reset.is_err() {
-            // Never hand a relaxed connection back to the pool.
-            drop(conn.detach());
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<sqlx::any::AnyQueryResult, DbError> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = self.write.acquire().await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                let result = query.execute(&mut *conn).await;
+                let reset = conn.execute("PRAGMA synchronous = FULL").await;
+                if reset.is_err() {
+                    // Never hand a relaxed connection back to the pool.
+                    drop(conn.detach());
+                }
+                reset?;
+                Ok(result?)
+            }
+            Backend::Postgres => {
+                let mut tx = self.write.begin().await?;
+                tx.execute("SET LOCAL synchronous_commit = off").await?;
+                let result = query.execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(result)
+            }
         }
-        reset?;
-        Ok(result?)
+    }
+
+    /// Verifies the database answers and accepts writes (for `wharf check`): writes and
+    /// deletes one row in a transaction that is rolled back.
+    pub async fn check_writable(&self) -> Result<(), DbError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
+            .bind("wharf-check")
+            .bind(vec![0u8])
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        Ok(())
     }
 
     /// Cheap liveness probe for `/healthz`.

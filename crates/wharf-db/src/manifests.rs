@@ -47,8 +47,12 @@ pub struct Referrer {
     pub annotations: Option<String>,
 }
 
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
+/// `$first, $first+1, …` for `n` bound values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Db {
@@ -71,8 +75,8 @@ impl Db {
             let wanted: BTreeSet<&String> = wanted.iter().collect();
             for chunk in wanted.iter().copied().collect::<Vec<_>>().chunks(500) {
                 let sql = format!(
-                    "SELECT {column} FROM {table} WHERE repo_id = ? AND {column} IN ({})",
-                    placeholders(chunk.len())
+                    "SELECT {column} FROM {table} WHERE repo_id = $1 AND {column} IN ({})",
+                    placeholders(2, chunk.len())
                 );
                 let mut q = sqlx::query(&sql).bind(repo.0);
                 for d in chunk {
@@ -98,7 +102,7 @@ impl Db {
 
         let inserted = sqlx::query(
             "INSERT INTO manifests (repo_id, digest, media_type, artifact_type, subject, annotations, size, payload, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repo_id, digest) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (repo_id, digest) DO NOTHING",
         )
         .bind(repo.0)
         .bind(&digest)
@@ -113,7 +117,7 @@ impl Db {
         .await?
         .rows_affected()
             == 1;
-        let id: i64 = sqlx::query("SELECT id FROM manifests WHERE repo_id = ? AND digest = ?")
+        let id: i64 = sqlx::query("SELECT id FROM manifests WHERE repo_id = $1 AND digest = $2")
             .bind(repo.0)
             .bind(&digest)
             .fetch_one(&mut *tx)
@@ -121,14 +125,14 @@ impl Db {
             .get(0);
         if inserted {
             for b in m.blobs.iter().collect::<BTreeSet<_>>() {
-                sqlx::query("INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                sqlx::query("INSERT INTO manifest_blobs (manifest_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                     .bind(id)
                     .bind(b)
                     .execute(&mut *tx)
                     .await?;
             }
             for c in m.children.iter().collect::<BTreeSet<_>>() {
-                sqlx::query("INSERT INTO manifest_refs (parent_id, child_digest) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                sqlx::query("INSERT INTO manifest_refs (parent_id, child_digest) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                     .bind(id)
                     .bind(c)
                     .execute(&mut *tx)
@@ -137,7 +141,7 @@ impl Db {
         }
         if let Some(tag) = m.tag {
             sqlx::query(
-                "INSERT INTO tags (repo_id, name, manifest_id, pushed_at) VALUES (?, ?, ?, ?) \
+                "INSERT INTO tags (repo_id, name, manifest_id, pushed_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (repo_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, pushed_at = excluded.pushed_at",
             )
             .bind(repo.0)
@@ -157,7 +161,7 @@ impl Db {
         digest: &Digest,
     ) -> Result<Option<ManifestRecord>, DbError> {
         let row = sqlx::query(
-            "SELECT digest, media_type, payload FROM manifests WHERE repo_id = ? AND digest = ?",
+            "SELECT digest, media_type, payload FROM manifests WHERE repo_id = $1 AND digest = $2",
         )
         .bind(repo.0)
         .bind(digest.to_string())
@@ -177,7 +181,7 @@ impl Db {
     ) -> Result<Option<ManifestRecord>, DbError> {
         let row = sqlx::query(
             "SELECT m.digest, m.media_type, m.payload FROM tags t JOIN manifests m ON m.id = t.manifest_id \
-             WHERE t.repo_id = ? AND t.name = ?",
+             WHERE t.repo_id = $1 AND t.name = $2",
         )
         .bind(repo.0)
         .bind(tag)
@@ -192,7 +196,7 @@ impl Db {
 
     /// Deletes a manifest (and so every tag pointing at it). Returns whether it existed.
     pub async fn delete_manifest(&self, repo: RepoId, digest: &Digest) -> Result<bool, DbError> {
-        let r = sqlx::query("DELETE FROM manifests WHERE repo_id = ? AND digest = ?")
+        let r = sqlx::query("DELETE FROM manifests WHERE repo_id = $1 AND digest = $2")
             .bind(repo.0)
             .bind(digest.to_string())
             .execute(&self.write)
@@ -202,7 +206,7 @@ impl Db {
 
     /// Deletes a tag, leaving its manifest. Returns whether it existed.
     pub async fn delete_tag(&self, repo: RepoId, tag: &str) -> Result<bool, DbError> {
-        let r = sqlx::query("DELETE FROM tags WHERE repo_id = ? AND name = ?")
+        let r = sqlx::query("DELETE FROM tags WHERE repo_id = $1 AND name = $2")
             .bind(repo.0)
             .bind(tag)
             .execute(&self.write)
@@ -218,7 +222,7 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<String>, DbError> {
         let rows = sqlx::query(
-            "SELECT name FROM tags WHERE repo_id = ? AND name > ? ORDER BY name LIMIT ?",
+            "SELECT name FROM tags WHERE repo_id = $1 AND name > $2 ORDER BY name LIMIT $3",
         )
         .bind(repo.0)
         .bind(last.unwrap_or(""))
@@ -239,8 +243,8 @@ impl Db {
     ) -> Result<Vec<Referrer>, DbError> {
         let rows = sqlx::query(
             "SELECT digest, media_type, artifact_type, size, annotations FROM manifests \
-             WHERE repo_id = ? AND subject = ? AND (? IS NULL OR artifact_type = ?) AND digest > ? \
-             ORDER BY digest LIMIT ?",
+             WHERE repo_id = $1 AND subject = $2 AND ($3 IS NULL OR artifact_type = $4) AND digest > $5 \
+             ORDER BY digest LIMIT $6",
         )
         .bind(repo.0)
         .bind(subject.to_string())

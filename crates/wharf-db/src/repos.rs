@@ -12,12 +12,12 @@ impl Db {
             return Ok(id);
         }
         self.execute_relaxed(
-            sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+            sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                 .bind(name.as_str())
                 .bind(now()),
         )
         .await?;
-        let row = sqlx::query("SELECT id FROM repositories WHERE name = ?")
+        let row = sqlx::query("SELECT id FROM repositories WHERE name = $1")
             .bind(name.as_str())
             .fetch_one(&self.write)
             .await?;
@@ -25,7 +25,7 @@ impl Db {
     }
 
     pub async fn repo_id(&self, name: &RepoName) -> Result<Option<RepoId>, DbError> {
-        let row = sqlx::query("SELECT id FROM repositories WHERE name = ?")
+        let row = sqlx::query("SELECT id FROM repositories WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(&self.read)
             .await?;
@@ -35,7 +35,7 @@ impl Db {
     /// Repository names in lexical order after `last`, at most `limit`.
     pub async fn catalog(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>, DbError> {
         let rows =
-            sqlx::query("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?")
+            sqlx::query("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2")
                 .bind(last.unwrap_or(""))
                 .bind(limit as i64)
                 .fetch_all(&self.read)

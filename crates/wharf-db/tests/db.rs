@@ -1,7 +1,7 @@
 //! The shared database test suite: the same cases run on every backend (SQLite always;
 //! PostgreSQL joins with scale-out).
 
-use wharf_db::{Db, DbError, NewManifest};
+use wharf_db::{Db, DbError, NewManifest, NewTokenRow, OrgRole, UploadProgress};
 use wharf_oci::{Digest, RepoName, UploadId};
 
 fn name(s: &str) -> RepoName {
@@ -127,13 +127,33 @@ async fn suite(db: Db) {
 
     // Upload offsets move by compare-and-swap.
     let u: UploadId = "00000000-0000-4000-8000-000000000001".parse().unwrap();
-    db.upload_create(&u, repo).await.unwrap();
-    assert!(db.upload_advance(&u, 0, 10).await.unwrap());
+    db.upload_create(&u, repo, Some("{}")).await.unwrap();
+    let progress = |offset, hash: &'static [u8], store: &'static str| UploadProgress {
+        offset,
+        hash_state: Some(hash),
+        store_state: Some(store),
+    };
     assert!(
-        !db.upload_advance(&u, 0, 20).await.unwrap(),
+        db.upload_advance(&u, 0, progress(10, b"h10", "s10"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.upload_advance(&u, 0, progress(20, b"h20", "s20"))
+            .await
+            .unwrap(),
         "a stale offset loses"
     );
-    assert_eq!(db.upload_get(&u).await.unwrap().unwrap().offset, 10);
+    let row = db.upload_get(&u).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            row.offset,
+            row.hash_state.as_deref(),
+            row.store_state.as_deref()
+        ),
+        (10, Some(&b"h10"[..]), Some("s10")),
+        "the winner's hash and storage state are kept with the offset"
+    );
     let blob = Digest::sha256_of(b"0123456789");
     assert!(matches!(
         db.commit_blob(repo, &blob, 10, Some((&u, 0))).await,
@@ -160,7 +180,7 @@ async fn suite(db: Db) {
             let u: UploadId = format!("00000000-0000-4000-8000-0000000001{i:02x}")
                 .parse()
                 .unwrap();
-            db.upload_create(&u, repo).await.unwrap();
+            db.upload_create(&u, repo, None).await.unwrap();
             let d = Digest::sha256_of(&[i]);
             // Job 7 claims a stale offset.
             let offset = if i == 7 { 5 } else { 0 };
@@ -182,6 +202,114 @@ async fn suite(db: Db) {
     // Catalog paginates.
     assert_eq!(db.catalog(None, 2).await.unwrap(), ["me/app", "me/empty"]);
     assert_eq!(db.catalog(Some("me/empty"), 2).await.unwrap(), ["me/other"]);
+    // Byte order, as the distribution spec's lexical order, on every engine.
+    db.ensure_repo(&name("me/app-b")).await.unwrap();
+    db.ensure_repo(&name("me/app_b")).await.unwrap();
+    assert_eq!(
+        db.catalog(Some("me/app"), 3).await.unwrap(),
+        ["me/app-b", "me/app_b", "me/empty"]
+    );
+
+    accounts(&db).await;
+}
+
+async fn accounts(db: &Db) {
+    let alice = db
+        .create_user("alice", "alice@example.com", "hash", true)
+        .await
+        .unwrap();
+    let bob = db
+        .create_user("bob", "bob@example.com", "hash", false)
+        .await
+        .unwrap();
+    assert_ne!(alice, bob);
+    assert!(matches!(
+        db.create_user("alice", "other@example.com", "hash", false)
+            .await,
+        Err(DbError::NameTaken(_))
+    ));
+    assert!(matches!(
+        db.create_user("carol", "bob@example.com", "hash", false)
+            .await,
+        Err(DbError::NameTaken(_))
+    ));
+    let u = db.user_by_name("alice").await.unwrap().unwrap();
+    assert!(u.is_admin && u.id == alice && u.email == "alice@example.com");
+
+    db.create_org("acme", alice).await.unwrap();
+    assert!(matches!(
+        db.create_org("bob", alice).await,
+        Err(DbError::NameTaken(_))
+    ));
+    assert!(
+        db.set_org_member("acme", bob, OrgRole::Editor)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.set_org_member("nope", bob, OrgRole::Editor)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.org_role("acme", bob).await.unwrap(),
+        Some(OrgRole::Editor)
+    );
+    assert_eq!(db.org_member_count("acme").await.unwrap(), 2);
+    let members = db.org_members("acme", 0, 10).await.unwrap();
+    assert_eq!(members[0], ("alice".to_string(), OrgRole::Owner));
+
+    assert!(db.create_team("acme", "devs").await.unwrap());
+    let team = db.team_id("acme", "devs").await.unwrap().unwrap();
+    db.add_team_member(team, bob).await.unwrap();
+    let repo = name("acme/app");
+    db.grant_repo_permission(&repo, true, team, wharf_db::RepoPermission::Write)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.repo_permission("acme/app", bob).await.unwrap(),
+        Some(wharf_db::RepoPermission::Write)
+    );
+    assert_eq!(db.repo_permission("acme/app", alice).await.unwrap(), None);
+    db.set_repo_private(&repo, true).await.unwrap();
+    assert!(db.repo_is_private("acme/app").await.unwrap());
+    assert_eq!(
+        db.teams("acme", 0, 10).await.unwrap(),
+        (1, vec![("devs".to_string(), 1)])
+    );
+
+    db.create_access_token(NewTokenRow {
+        id: "t1",
+        user_id: bob,
+        label: "ci",
+        scope: "read",
+        secret_hash: "h1",
+        expires_at: None,
+        org: Some("acme"),
+    })
+    .await
+    .unwrap();
+    let (t, owner) = db.access_token_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (t.org.as_deref(), owner.name.as_str()),
+        (Some("acme"), "bob")
+    );
+    db.touch_access_token("t1").await.unwrap();
+    assert!(
+        db.access_token("t1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
+            .is_some()
+    );
+    assert!(db.revoke_access_token("t1").await.unwrap());
+    assert!(!db.revoke_access_token("t1").await.unwrap());
+
+    // Every node shares one signing secret: the first writer wins.
+    let first = db.signing_secret(b"first").await.unwrap();
+    assert_eq!(db.signing_secret(b"second").await.unwrap(), first);
+    db.check_writable().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,5 +320,46 @@ async fn sqlite_backend() {
     db.close().await;
     // Reopening runs the migrations again without harm.
     let db = Db::open_sqlite(&dir.path().join("wharf.db")).await.unwrap();
-    assert_eq!(db.catalog(None, 10).await.unwrap().len(), 3);
+    assert_eq!(db.catalog(None, 10).await.unwrap().len(), 6);
+}
+
+/// A fresh PostgreSQL database on the server `WHARF_TEST_PG_URL` names, or `None` (the test
+/// is skipped) when the variable is unset.
+async fn fresh_postgres() -> Option<(String, impl AsyncFnOnce())> {
+    use sqlx::Connection as _;
+    let base = std::env::var("WHARF_TEST_PG_URL").ok()?;
+    let name = format!("wharf_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{prefix}/{name}");
+    let drop_it = async move || {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    };
+    Some((url, drop_it))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_backend() {
+    let Some((url, drop_db)) = fresh_postgres().await else {
+        eprintln!("WHARF_TEST_PG_URL is not set: PostgreSQL suite skipped");
+        return;
+    };
+    // Several nodes starting at once: the migrations run once, under the advisory lock.
+    let opened = futures_util::future::join_all((0..4).map(|_| Db::open_postgres(&url, 4))).await;
+    let dbs: Vec<Db> = opened.into_iter().map(|r| r.unwrap()).collect();
+    suite(dbs[0].clone()).await;
+    // What one node wrote, another sees at once.
+    let other = &dbs[1];
+    assert_eq!(other.catalog(None, 100).await.unwrap().len(), 6);
+    for db in &dbs {
+        db.close().await;
+    }
+    drop_db().await;
 }

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sha2::Digest as _;
-
 /// A digest algorithm wharf can verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DigestAlgorithm {
@@ -155,41 +153,66 @@ impl<'de> serde::Deserialize<'de> for Digest {
 }
 
 /// A streaming hasher for one digest algorithm. SHA-256 uses the CPU's SHA extensions when
-/// present.
+/// present. Its running state can be saved and restored (`save`/`restore`), so an upload can be
+/// continued on another node, or after a restart, without re-reading what was already hashed.
 #[derive(Clone)]
-pub enum Hasher {
-    Sha256(sha2::Sha256),
-    Sha512(sha2::Sha512),
+pub struct Hasher(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    Sha256(crate::sha::Sha256),
+    Sha512(crate::sha::Sha512),
 }
 
 impl Hasher {
     pub fn new(algorithm: DigestAlgorithm) -> Self {
         match algorithm {
-            DigestAlgorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
-            DigestAlgorithm::Sha512 => Self::Sha512(sha2::Sha512::new()),
+            DigestAlgorithm::Sha256 => Self(Inner::Sha256(crate::sha::Sha256::new())),
+            DigestAlgorithm::Sha512 => Self(Inner::Sha512(crate::sha::Sha512::new())),
         }
     }
 
     pub fn algorithm(&self) -> DigestAlgorithm {
-        match self {
-            Self::Sha256(_) => DigestAlgorithm::Sha256,
-            Self::Sha512(_) => DigestAlgorithm::Sha512,
+        match &self.0 {
+            Inner::Sha256(_) => DigestAlgorithm::Sha256,
+            Inner::Sha512(_) => DigestAlgorithm::Sha512,
         }
     }
 
     pub fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Self::Sha256(h) => h.update(bytes),
-            Self::Sha512(h) => h.update(bytes),
+        match &mut self.0 {
+            Inner::Sha256(h) => h.update(bytes),
+            Inner::Sha512(h) => h.update(bytes),
         }
     }
 
     pub fn finish(self) -> Digest {
-        let (algorithm, hex) = match self {
-            Self::Sha256(h) => (DigestAlgorithm::Sha256, hex::encode(h.finalize())),
-            Self::Sha512(h) => (DigestAlgorithm::Sha512, hex::encode(h.finalize())),
+        let (algorithm, hex) = match self.0 {
+            Inner::Sha256(h) => (DigestAlgorithm::Sha256, hex::encode(h.finish())),
+            Inner::Sha512(h) => (DigestAlgorithm::Sha512, hex::encode(h.finish())),
         };
         Digest { algorithm, hex }
+    }
+
+    /// The running state as bytes (a few hundred at most), for `restore`.
+    pub fn save(&self) -> Vec<u8> {
+        match &self.0 {
+            Inner::Sha256(h) => h.save(),
+            Inner::Sha512(h) => h.save(),
+        }
+    }
+
+    /// A hasher from `save`d bytes; `None` when they are not a valid saved state.
+    pub fn restore(saved: &[u8]) -> Option<Self> {
+        match *saved.first()? {
+            crate::sha::Sha256::TAG => {
+                crate::sha::Sha256::restore(saved).map(|h| Self(Inner::Sha256(h)))
+            }
+            crate::sha::Sha512::TAG => {
+                crate::sha::Sha512::restore(saved).map(|h| Self(Inner::Sha512(h)))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod manifest;
 mod media;
 mod name;
 mod range;
+mod sha;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use error::ErrorCode;

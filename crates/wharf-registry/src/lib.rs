@@ -176,6 +176,13 @@ impl Registry {
         })
     }
 
+    /// Where the client may download the blob directly (a presigned object-store URL), when
+    /// storage is configured to redirect downloads; after the repository check.
+    pub async fn blob_redirect(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>> {
+        self.blob_stat(repo, digest).await?;
+        Ok(self.store.blob_url(digest).await?)
+    }
+
     /// Removes a blob from a repository. Its bytes stay while other repositories hold it.
     pub async fn blob_delete(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
         let id = self

@@ -1,28 +1,23 @@
 //! Upload sessions: start, append chunks, finish with a digest, cancel, sweep.
 //!
-//! The session row in the database and the bytes in storage are the session; any node can
-//! continue it. This node also keeps, as a cache only, the running hash of sessions it
-//! served, so finishing an upload does not re-read it; without the cache (after a restart, or
-//! on another node) the digest is computed from storage.
+//! The session row in the database is the session: its offset, the running hash of the bytes
+//! so far and the blob store's state for it (an S3 multipart upload's parts). Any node can
+//! continue a session another node began, and finishing never re-reads the bytes to hash
+//! them (except for a digest algorithm other than the streamed SHA-256).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
+use bytes::Bytes;
 use wharf_oci::{ByteRange, Digest, Hasher, RepoName, UploadId};
 use wharf_storage::ByteStream;
 
 use crate::{Registry, RegistryError, Result, new_upload_id};
 
 const LOCK_STRIPES: usize = 1024;
-const MAX_CACHED_HASHERS: usize = 10_000;
 
 #[derive(Debug)]
 pub(crate) struct UploadState {
     /// Serialises requests on one session within this node (other nodes are kept out by the
     /// compare-and-swap on the offset).
     locks: Vec<tokio::sync::Mutex<()>>,
-    /// Running hash of a session at a given offset.
-    hashers: Mutex<HashMap<UploadId, (u64, Hasher)>>,
 }
 
 impl Default for UploadState {
@@ -31,7 +26,6 @@ impl Default for UploadState {
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
-            hashers: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -43,27 +37,21 @@ impl UploadState {
         id.hash(&mut fixed);
         &self.locks[(fixed.finish() as usize) % LOCK_STRIPES]
     }
+}
 
-    fn take_hasher(&self, id: &UploadId, offset: u64) -> Option<Hasher> {
-        let mut map = self.hashers.lock().unwrap_or_else(|p| p.into_inner());
-        match map.remove(id) {
-            Some((at, h)) if at == offset => Some(h),
-            _ => None,
-        }
-    }
+/// A session as read from the database.
+struct Session {
+    offset: u64,
+    hasher: Option<Hasher>,
+    store_state: Option<String>,
+}
 
-    fn keep_hasher(&self, id: &UploadId, offset: u64, hasher: Hasher) {
-        let mut map = self.hashers.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_CACHED_HASHERS {
-            map.clear();
-        }
-        map.insert(id.clone(), (offset, hasher));
-    }
-
-    fn forget(&self, id: &UploadId) {
-        let mut map = self.hashers.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(id);
-    }
+/// What an append produced, not yet recorded.
+struct Chunk {
+    len: u64,
+    hasher: Option<Hasher>,
+    store_state: Option<String>,
+    held: Option<Bytes>,
 }
 
 /// Outcome of finishing an upload.
@@ -79,24 +67,34 @@ impl Registry {
         let repo_id = self.ensure_repo(repo).await?;
         let id = new_upload_id();
         // Row first, then bytes: a storage file without a row is an orphan the sweeper may take.
-        self.db.upload_create(&id, repo_id).await?;
+        self.db.upload_create(&id, repo_id, None).await?;
         self.store.upload_create(&id).await?;
         Ok(id)
     }
 
-    async fn session(&self, repo: &RepoName, id: &UploadId) -> Result<u64> {
+    async fn session(&self, repo: &RepoName, id: &UploadId) -> Result<Session> {
         let unknown = || RegistryError::BlobUploadUnknown(id.to_string());
         let row = self.db.upload_get(id).await?.ok_or_else(unknown)?;
         let repo_id = self.repo_id(repo).await?.ok_or_else(unknown)?;
         if row.repo != repo_id {
             return Err(unknown());
         }
-        Ok(row.offset)
+        let hasher = match &row.hash_state {
+            None if row.offset == 0 => Some(Registry::new_hasher()),
+            None => None,
+            // A state that does not restore is recomputed from storage at the end.
+            Some(saved) => Hasher::restore(saved),
+        };
+        Ok(Session {
+            offset: row.offset,
+            hasher,
+            store_state: row.store_state,
+        })
     }
 
     /// The number of bytes the session holds.
     pub async fn upload_status(&self, repo: &RepoName, id: &UploadId) -> Result<u64> {
-        self.session(repo, id).await
+        Ok(self.session(repo, id).await?.offset)
     }
 
     /// Appends a chunk. `range` is the client's `Content-Range`, when it sent one; the chunk
@@ -110,33 +108,48 @@ impl Registry {
         size_hint: Option<u64>,
     ) -> Result<u64> {
         let _guard = self.uploads.lock(id).lock().await;
-        let offset = self.session(repo, id).await?;
-        let (len, hasher) = self
-            .append_locked(id, offset, range, body, size_hint)
+        let session = self.session(repo, id).await?;
+        let offset = session.offset;
+        let previous = session.store_state.clone();
+        let chunk = self
+            .append_locked(id, session, range, body, size_hint, false)
             .await?;
-        if len != offset {
-            if !self.db.upload_advance(id, offset, len).await? {
+        if chunk.len != offset {
+            let saved = chunk.hasher.as_ref().map(Hasher::save);
+            let progress = wharf_db::UploadProgress {
+                offset: chunk.len,
+                hash_state: saved.as_deref(),
+                store_state: chunk.store_state.as_deref(),
+            };
+            if !self.db.upload_advance(id, offset, progress).await? {
+                // Another request moved the session first: what this one wrote is garbage.
+                let _ = self
+                    .store
+                    .upload_cleanup(id, previous.as_deref(), chunk.store_state.as_deref())
+                    .await;
                 return Err(RegistryError::RangeInvalid {
                     offset,
                     got: offset,
                 });
             }
-            if let Some(h) = hasher {
-                self.uploads.keep_hasher(id, len, h);
-            }
+            self.store
+                .upload_cleanup(id, chunk.store_state.as_deref(), previous.as_deref())
+                .await?;
         }
-        Ok(len)
+        Ok(chunk.len)
     }
 
-    /// Writes a chunk to storage at `offset`; the caller records the new length.
+    /// Writes a chunk to storage at the session's offset; the caller records the result.
     async fn append_locked(
         &self,
         id: &UploadId,
-        offset: u64,
+        session: Session,
         range: Option<ByteRange>,
         body: ByteStream,
         size_hint: Option<u64>,
-    ) -> Result<(u64, Option<Hasher>)> {
+        last: bool,
+    ) -> Result<Chunk> {
+        let offset = session.offset;
         if let Some(r) = range
             && r.start != offset
         {
@@ -145,25 +158,32 @@ impl Registry {
                 got: r.start,
             });
         }
-        let hasher = if offset == 0 {
-            Some(Registry::new_hasher())
-        } else {
-            self.uploads.take_hasher(id, offset)
-        };
         let appended = self
             .store
             .upload_append(
                 id,
                 offset,
+                session.store_state.as_deref(),
                 body,
-                hasher,
+                session.hasher,
                 self.config.max_blob_bytes,
                 size_hint.or(range.map(|r| r.len())),
+                last,
             )
             .await?;
         if let Some(r) = range {
             let got = appended.len - offset;
             if got != r.len() {
+                if !last {
+                    let _ = self
+                        .store
+                        .upload_cleanup(
+                            id,
+                            session.store_state.as_deref(),
+                            appended.state.as_deref(),
+                        )
+                        .await;
+                }
                 return Err(RegistryError::BlobUploadInvalid(format!(
                     "Content-Range {}-{} announces {} bytes but the body had {got}; nothing was stored, resend the chunk from byte {offset}",
                     r.start,
@@ -172,7 +192,12 @@ impl Registry {
                 )));
             }
         }
-        Ok((appended.len, appended.hasher))
+        Ok(Chunk {
+            len: appended.len,
+            hasher: appended.hasher,
+            store_state: appended.state,
+            held: appended.held,
+        })
     }
 
     /// Finishes an upload: appends the last chunk (if any), verifies the digest against the
@@ -186,28 +211,28 @@ impl Registry {
         last_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<Finished> {
         let _guard = self.uploads.lock(id).lock().await;
-        let recorded = self.session(repo, id).await?;
-        let mut size = recorded;
-        let mut streamed = None;
-        if let Some((body, size_hint)) = last_chunk {
+        let session = self.session(repo, id).await?;
+        let recorded = session.offset;
+        let chunk = match last_chunk {
             // The last chunk is not recorded as progress: the commit below ends the session.
-            let (len, hasher) = self
-                .append_locked(id, recorded, range, body, size_hint)
-                .await?;
-            size = len;
-            streamed = hasher;
-        }
-        let cached = streamed.or_else(|| self.uploads.take_hasher(id, size));
-        let actual = match cached {
-            Some(h) if h.algorithm() == digest.algorithm() => h.finish(),
-            _ if size == 0 => {
-                let mut h = Hasher::new(digest.algorithm());
-                h.update(b"");
-                h.finish()
+            Some((body, size_hint)) => {
+                self.append_locked(id, session, range, body, size_hint, true)
+                    .await?
             }
+            None => Chunk {
+                len: recorded,
+                hasher: session.hasher,
+                store_state: session.store_state,
+                held: None,
+            },
+        };
+        let size = chunk.len;
+        let state = chunk.store_state.as_deref();
+        let actual = match chunk.hasher {
+            Some(h) if h.algorithm() == digest.algorithm() => h.finish(),
             _ => {
                 self.store
-                    .upload_digest(id, size, digest.algorithm())
+                    .upload_digest(id, size, state, chunk.held.clone(), digest.algorithm())
                     .await?
             }
         };
@@ -221,11 +246,12 @@ impl Registry {
             .await?
             .ok_or_else(|| RegistryError::BlobUploadUnknown(id.to_string()))?;
         // Order: validate → move → link → remove session.
-        self.store.upload_commit(id, size, digest).await?;
+        self.store
+            .upload_commit(id, size, state, chunk.held, digest)
+            .await?;
         self.db
             .commit_blob(repo_id, digest, size, Some((id, recorded)))
             .await?;
-        self.uploads.forget(id);
         Ok(Finished {
             digest: digest.clone(),
             size,
@@ -254,9 +280,9 @@ impl Registry {
     pub async fn upload_cancel(&self, repo: &RepoName, id: &UploadId) -> Result<()> {
         let _guard = self.uploads.lock(id).lock().await;
         self.session(repo, id).await?;
-        self.db.upload_delete(id).await?;
-        self.store.upload_delete(id).await?;
-        self.uploads.forget(id);
+        if let Some(state) = self.db.upload_delete(id).await? {
+            self.store.upload_delete(id, state.as_deref()).await?;
+        }
         Ok(())
     }
 
@@ -272,10 +298,10 @@ impl Registry {
             }
             for id in &idle {
                 let _guard = self.uploads.lock(id).lock().await;
-                self.db.upload_delete(id).await?;
-                self.store.upload_delete(id).await?;
-                self.uploads.forget(id);
-                removed += 1;
+                if let Some(state) = self.db.upload_delete(id).await? {
+                    self.store.upload_delete(id, state.as_deref()).await?;
+                    removed += 1;
+                }
             }
             if idle.len() < 500 {
                 break;
@@ -285,7 +311,7 @@ impl Registry {
             if !self.db.upload_exists(&id).await? {
                 let _guard = self.uploads.lock(&id).lock().await;
                 if !self.db.upload_exists(&id).await? {
-                    self.store.upload_delete(&id).await?;
+                    self.store.upload_delete(&id, None).await?;
                 }
             }
         }

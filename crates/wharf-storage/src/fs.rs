@@ -188,6 +188,8 @@ impl FsStore {
             None => written.map(|(len, inline)| Appended {
                 len,
                 hasher: threaded.or(inline),
+                state: None,
+                held: None,
             }),
         }
     }
@@ -263,6 +265,21 @@ impl FsStore {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(&path)(e)),
+        })
+        .await
+    }
+
+    /// Writes, syncs and removes a probe file (for `wharf check`).
+    pub(crate) async fn check(&self) -> Result<(), StorageError> {
+        let probe = self
+            .root
+            .join("tmp")
+            .join(format!("check-{}", std::process::id()));
+        blocking(move || {
+            let mut f = File::create(&probe).map_err(io_err(&probe))?;
+            f.write_all(b"wharf check").map_err(io_err(&probe))?;
+            f.sync_all().map_err(io_err(&probe))?;
+            std::fs::remove_file(&probe).map_err(io_err(&probe))
         })
         .await
     }

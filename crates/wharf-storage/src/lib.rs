@@ -1,10 +1,11 @@
 //! Content-addressed blob bytes and in-progress upload sessions. Storage knows nothing of
 //! repositories: which repository may serve a blob is metadata, kept in the database.
 //!
-//! The backends are a closed set, so they are an enum (`BlobStore::Fs` today; S3 comes with
-//! scale-out).
+//! The backends are a closed set, so they are an enum: `BlobStore::Fs` (a directory, the
+//! embedded default) and `BlobStore::S3` (a bucket shared by many nodes).
 
 mod fs;
+mod s3;
 
 use std::path::PathBuf;
 
@@ -13,6 +14,7 @@ use futures_util::Stream;
 use wharf_oci::{ByteRange, Digest, Hasher, UploadId};
 
 pub use fs::FsStore;
+pub use s3::{S3Config, S3Store};
 
 /// A stream of body bytes coming in from a client.
 pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -27,6 +29,8 @@ pub enum StorageError {
     Body(std::io::Error),
     #[error("upload is larger than the limit of {0} bytes")]
     TooLarge(u64),
+    #[error("object storage failed {what}: {message}")]
+    S3 { what: String, message: String },
     #[error("storage I/O failed on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -35,57 +39,96 @@ pub enum StorageError {
     },
 }
 
-/// What an append wrote: the new length of the upload and the running hash, when the caller
-/// passed one in that was positioned at the append's start.
+/// What an append wrote: the new length of the upload, the running hash (when the caller
+/// passed one in that was positioned at the append's start), and the store's new state for
+/// the upload, which the caller records with the session.
 #[derive(Debug)]
 pub struct Appended {
     pub len: u64,
     pub hasher: Option<Hasher>,
+    pub state: Option<String>,
+    /// Bytes the store did not write because the append was the last (`last: true`): pass
+    /// them to `upload_commit` or `upload_digest`.
+    pub held: Option<Bytes>,
 }
 
 /// Where blob bytes live.
 #[derive(Debug, Clone)]
 pub enum BlobStore {
+    /// The embedded default: a directory on this machine.
     Fs(FsStore),
+    /// An S3-compatible bucket, shared by any number of nodes.
+    S3(S3Store),
 }
 
 impl BlobStore {
+    /// Starts an upload (its state is `None` until the first append).
     pub async fn upload_create(&self, id: &UploadId) -> Result<(), StorageError> {
         match self {
             Self::Fs(s) => s.upload_create(id).await,
+            // Nothing exists in the bucket until bytes arrive.
+            Self::S3(_) => Ok(()),
         }
     }
 
     /// Writes `body` into the upload starting at `offset` (anything stored past `offset` is
     /// dropped first), hashing as it goes when `hasher` is given. At most `limit` bytes in all.
-    /// `size_hint` is the body's announced length, when known.
+    /// `state` is what the previous append (or `upload_create`) returned; `size_hint` the
+    /// body's announced length, when known; `last` says the caller finishes the upload next.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is a distinct part of the request; a struct would only rename them"
+    )]
     pub async fn upload_append(
         &self,
         id: &UploadId,
         offset: u64,
+        state: Option<&str>,
         body: ByteStream,
         hasher: Option<Hasher>,
         limit: u64,
         size_hint: Option<u64>,
+        last: bool,
     ) -> Result<Appended, StorageError> {
         match self {
             Self::Fs(s) => {
                 s.upload_append(id, offset, body, hasher, limit, size_hint)
                     .await
             }
+            Self::S3(s) => {
+                s.upload_append(id, offset, state, body, hasher, limit, last)
+                    .await
+            }
         }
     }
 
-    /// Hashes the first `len` bytes of the upload from storage (after a restart, or for an
-    /// algorithm other than the streamed one).
+    /// After the caller recorded (or failed to record) an append: releases what `drop`
+    /// references and `keep` does not.
+    pub async fn upload_cleanup(
+        &self,
+        id: &UploadId,
+        keep: Option<&str>,
+        drop: Option<&str>,
+    ) -> Result<(), StorageError> {
+        match self {
+            Self::Fs(_) => Ok(()),
+            Self::S3(s) => s.upload_cleanup(id, keep, drop).await,
+        }
+    }
+
+    /// Hashes the first `len` bytes of the upload from storage (for an algorithm other than
+    /// the streamed one, or a session without a saved hash).
     pub async fn upload_digest(
         &self,
         id: &UploadId,
         len: u64,
+        state: Option<&str>,
+        held: Option<Bytes>,
         algorithm: wharf_oci::DigestAlgorithm,
     ) -> Result<Digest, StorageError> {
         match self {
             Self::Fs(s) => s.upload_digest(id, len, algorithm).await,
+            Self::S3(s) => s.upload_digest(id, len, state, held, algorithm).await,
         }
     }
 
@@ -95,16 +138,24 @@ impl BlobStore {
         &self,
         id: &UploadId,
         len: u64,
+        state: Option<&str>,
+        held: Option<Bytes>,
         digest: &Digest,
     ) -> Result<(), StorageError> {
         match self {
             Self::Fs(s) => s.upload_commit(id, len, digest).await,
+            Self::S3(s) => s.upload_commit(id, len, state, held, digest).await,
         }
     }
 
-    pub async fn upload_delete(&self, id: &UploadId) -> Result<(), StorageError> {
+    pub async fn upload_delete(
+        &self,
+        id: &UploadId,
+        state: Option<&str>,
+    ) -> Result<(), StorageError> {
         match self {
             Self::Fs(s) => s.upload_delete(id).await,
+            Self::S3(s) => s.upload_delete(id, state).await,
         }
     }
 
@@ -112,12 +163,14 @@ impl BlobStore {
     pub async fn upload_ids(&self) -> Result<Vec<UploadId>, StorageError> {
         match self {
             Self::Fs(s) => s.upload_ids().await,
+            Self::S3(s) => s.upload_ids().await,
         }
     }
 
     pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
         match self {
             Self::Fs(s) => s.blob_size(digest).await,
+            Self::S3(s) => s.blob_size(digest).await,
         }
     }
 
@@ -129,6 +182,16 @@ impl BlobStore {
     ) -> Result<ByteStream, StorageError> {
         match self {
             Self::Fs(s) => s.blob_read(digest, range).await,
+            Self::S3(s) => s.blob_read(digest, range).await,
+        }
+    }
+
+    /// A URL the client may fetch the blob from directly (a presigned S3 URL), when the store
+    /// is configured to redirect downloads.
+    pub async fn blob_url(&self, digest: &Digest) -> Result<Option<String>, StorageError> {
+        match self {
+            Self::Fs(_) => Ok(None),
+            Self::S3(s) => s.blob_url(digest).await,
         }
     }
 
@@ -137,12 +200,22 @@ impl BlobStore {
     pub async fn blob_put(&self, digest: &Digest, bytes: Bytes) -> Result<(), StorageError> {
         match self {
             Self::Fs(s) => s.blob_put(digest, bytes).await,
+            Self::S3(s) => s.blob_put(digest, bytes).await,
         }
     }
 
     pub async fn blob_delete(&self, digest: &Digest) -> Result<(), StorageError> {
         match self {
             Self::Fs(s) => s.blob_delete(digest).await,
+            Self::S3(s) => s.blob_delete(digest).await,
+        }
+    }
+
+    /// Verifies the store is reachable and writable (for `wharf check`).
+    pub async fn check(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Fs(s) => s.check().await,
+            Self::S3(s) => s.check().await,
         }
     }
 }

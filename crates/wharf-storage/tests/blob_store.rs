@@ -1,10 +1,11 @@
-//! The shared `BlobStore` test suite. Every backend runs the same cases (the filesystem always;
-//! S3 joins when it lands).
+//! The shared `BlobStore` test suite. Every backend runs the same cases: the filesystem
+//! always, S3 when `WHARF_TEST_S3_ENDPOINT` (and `_BUCKET`, `_REGION`, `_ACCESS_KEY`,
+//! `_SECRET_KEY`) name a bucket, as `scripts/test.sh` does with a Garage it starts.
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use wharf_oci::{ByteRange, Digest, DigestAlgorithm, Hasher, UploadId};
-use wharf_storage::{BlobStore, ByteStream, FsStore, StorageError};
+use wharf_storage::{BlobStore, ByteStream, FsStore, S3Config, S3Store, StorageError};
 
 fn id(n: u8) -> UploadId {
     format!("00000000-0000-4000-8000-0000000000{n:02x}")
@@ -29,39 +30,78 @@ async fn read_all(store: &BlobStore, d: &Digest, range: Option<ByteRange>) -> Ve
     out
 }
 
+/// Appends `chunks` at `offset` from `state`; returns the new length, hasher and state.
+async fn append(
+    store: &BlobStore,
+    u: &UploadId,
+    offset: u64,
+    state: Option<&str>,
+    chunks: &[&[u8]],
+    hasher: Option<Hasher>,
+    size_hint: Option<u64>,
+) -> wharf_storage::Appended {
+    store
+        .upload_append(
+            u,
+            offset,
+            state,
+            body(chunks),
+            hasher,
+            1 << 30,
+            size_hint,
+            false,
+        )
+        .await
+        .unwrap()
+}
+
 async fn suite(store: BlobStore) {
     // Appends hash as they go and commit under the content address.
     let u = id(1);
     store.upload_create(&u).await.unwrap();
-    let a = store
-        .upload_append(
-            &u,
-            0,
-            body(&[b"hello ", b"wor"]),
-            Some(Hasher::new(DigestAlgorithm::Sha256)),
-            1 << 20,
-            Some(9), // small: hashed on the writer thread
-        )
-        .await
-        .unwrap();
+    let a = append(
+        &store,
+        &u,
+        0,
+        None,
+        &[b"hello ", b"wor"],
+        Some(Hasher::new(DigestAlgorithm::Sha256)),
+        Some(9), // small: hashed on the writer thread
+    )
+    .await;
     assert_eq!(a.len, 9);
-    let b = store
-        .upload_append(&u, 9, body(&[b"ld"]), a.hasher, 1 << 20, Some(1 << 30))
-        .await
-        .unwrap();
+    // The running hash survives being saved and restored (another node continues).
+    let hasher = Hasher::restore(&a.hasher.unwrap().save()).unwrap();
+    let b = append(
+        &store,
+        &u,
+        9,
+        a.state.as_deref(),
+        &[b"ld"],
+        Some(hasher),
+        Some(1 << 30),
+    )
+    .await;
     assert_eq!(b.len, 11);
     let streamed = b.hasher.unwrap().finish();
     let expected = Digest::sha256_of(b"hello world");
     assert_eq!(streamed, expected);
-    // The same digest computed from storage, as after a restart.
+    store
+        .upload_cleanup(&u, b.state.as_deref(), a.state.as_deref())
+        .await
+        .unwrap();
+    // The same digest computed from storage, as for a session without a saved hash.
     assert_eq!(
         store
-            .upload_digest(&u, 11, DigestAlgorithm::Sha256)
+            .upload_digest(&u, 11, b.state.as_deref(), None, DigestAlgorithm::Sha256)
             .await
             .unwrap(),
         expected
     );
-    store.upload_commit(&u, 11, &expected).await.unwrap();
+    store
+        .upload_commit(&u, 11, b.state.as_deref(), None, &expected)
+        .await
+        .unwrap();
     assert_eq!(store.blob_size(&expected).await.unwrap(), Some(11));
     assert_eq!(read_all(&store, &expected, None).await, b"hello world");
     assert_eq!(
@@ -73,34 +113,66 @@ async fn suite(store: BlobStore) {
         "a committed upload leaves no session bytes"
     );
 
-    // Bytes past the recorded offset (an interrupted request) are dropped by the next append.
+    // An interrupted request's bytes are not part of the session: the next append starts
+    // from the recorded offset and state.
     let u2 = id(2);
     store.upload_create(&u2).await.unwrap();
-    store
-        .upload_append(&u2, 0, body(&[b"abcXYZ"]), None, 1 << 20, None)
-        .await
-        .unwrap();
-    let c = store
-        .upload_append(&u2, 3, body(&[b"def"]), None, 1 << 20, None)
-        .await
-        .unwrap();
+    let first = append(&store, &u2, 0, None, &[b"abc"], None, None).await;
+    let _interrupted = append(
+        &store,
+        &u2,
+        3,
+        first.state.as_deref(),
+        &[b"XYZ"],
+        None,
+        None,
+    )
+    .await;
+    let c = append(
+        &store,
+        &u2,
+        3,
+        first.state.as_deref(),
+        &[b"def"],
+        None,
+        None,
+    )
+    .await;
     assert_eq!(c.len, 6);
     let d = store
-        .upload_digest(&u2, 6, DigestAlgorithm::Sha256)
+        .upload_digest(&u2, 6, c.state.as_deref(), None, DigestAlgorithm::Sha256)
         .await
         .unwrap();
     assert_eq!(d, Digest::sha256_of(b"abcdef"));
 
     // An append past what storage holds means the session's bytes are gone.
     let err = store
-        .upload_append(&u2, 100, body(&[b"x"]), None, 1 << 20, None)
+        .upload_append(
+            &u2,
+            100,
+            c.state.as_deref(),
+            body(&[b"x"]),
+            None,
+            1 << 20,
+            None,
+            false,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::UploadMissing(_)), "{err}");
 
     // The size limit is enforced while streaming.
     let err = store
-        .upload_append(&u2, 6, body(&[&[0u8; 100]]), None, 50, None)
+        .upload_append(
+            &u2,
+            6,
+            c.state.as_deref(),
+            body(&[&[0u8; 100]]),
+            None,
+            50,
+            None,
+            false,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::TooLarge(50)), "{err}");
@@ -111,22 +183,44 @@ async fn suite(store: BlobStore) {
         Err(std::io::Error::other("reset")),
     ]));
     let err = store
-        .upload_append(&u2, 6, failing, None, 1 << 20, None)
+        .upload_append(
+            &u2,
+            6,
+            c.state.as_deref(),
+            failing,
+            None,
+            1 << 20,
+            None,
+            false,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::Body(_)), "{err}");
 
-    // Committing the same content twice is harmless; deleting is idempotent.
+    // A last chunk may be held back and committed at once; committing the same content twice
+    // is harmless; deleting is idempotent.
     let u3 = id(3);
     store.upload_create(&u3).await.unwrap();
-    store
-        .upload_append(&u3, 0, body(&[b"hello world"]), None, 1 << 20, None)
+    let last = store
+        .upload_append(
+            &u3,
+            0,
+            None,
+            body(&[b"hello world"]),
+            None,
+            1 << 20,
+            None,
+            true,
+        )
         .await
         .unwrap();
-    store.upload_commit(&u3, 11, &expected).await.unwrap();
+    store
+        .upload_commit(&u3, 11, last.state.as_deref(), last.held, &expected)
+        .await
+        .unwrap();
     assert_eq!(read_all(&store, &expected, None).await, b"hello world");
-    store.upload_delete(&u2).await.unwrap();
-    store.upload_delete(&u2).await.unwrap();
+    store.upload_delete(&u2, c.state.as_deref()).await.unwrap();
+    store.upload_delete(&u2, c.state.as_deref()).await.unwrap();
     assert!(store.upload_ids().await.unwrap().is_empty());
 
     // Small puts, missing blobs, deletes.
@@ -145,8 +239,108 @@ async fn suite(store: BlobStore) {
     store.blob_delete(&empty).await.unwrap();
     assert_eq!(store.blob_size(&empty).await.unwrap(), None);
     store.blob_delete(&empty).await.unwrap();
+    store.check().await.unwrap();
 }
 
+/// An S3 store on the bucket the `WHARF_TEST_S3_*` variables name, under a fresh prefix; or
+/// `None` (the test is skipped) when they are unset.
+fn s3_store(part_size: u64) -> Option<BlobStore> {
+    let var = |k: &str| std::env::var(format!("WHARF_TEST_S3_{k}")).ok();
+    let (endpoint, bucket) = (var("ENDPOINT")?, var("BUCKET")?);
+    let mut c = S3Config::from_url(&format!(
+        "s3://{bucket}/wharf-test-{}?endpoint={endpoint}&region={}&part_size={part_size}",
+        uuid::Uuid::new_v4().simple(),
+        var("REGION").unwrap_or_else(|| "garage".into()),
+    ))
+    .unwrap();
+    c.access_key_id = var("ACCESS_KEY");
+    c.secret_access_key = var("SECRET_KEY");
+    Some(BlobStore::S3(S3Store::open(c).unwrap()))
+}
+
+#[tokio::test]
+async fn s3_backend() {
+    let Some(store) = s3_store(5 << 20) else {
+        eprintln!("WHARF_TEST_S3_ENDPOINT is not set: S3 suite skipped");
+        return;
+    };
+    suite(store).await;
+}
+
+/// A multipart upload begun by one node is continued and finished by another: the state the
+/// first returns is all the second needs. Parts are whole `part_size` bytes; the rest waits.
+#[tokio::test]
+async fn s3_upload_continues_on_another_node() {
+    let Some(a) = s3_store(5 << 20) else {
+        eprintln!("WHARF_TEST_S3_ENDPOINT is not set: S3 suite skipped");
+        return;
+    };
+    let BlobStore::S3(inner) = &a else {
+        unreachable!()
+    };
+    let b = BlobStore::S3(inner.clone()); // same bucket and prefix, no shared memory
+    let data: Vec<u8> = (0..(12u32 << 20) + 12345)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let u = id(7);
+    a.upload_create(&u).await.unwrap();
+    let (one, rest) = data.split_at(3 << 20);
+    let (two, three) = rest.split_at(6 << 20);
+    let s1 = append(
+        &a,
+        &u,
+        0,
+        None,
+        &[one],
+        Some(Hasher::new(DigestAlgorithm::Sha256)),
+        None,
+    )
+    .await;
+    let h = Hasher::restore(&s1.hasher.unwrap().save());
+    let s2 = append(
+        &b,
+        &u,
+        s1.len,
+        s1.state.as_deref(),
+        &[&two[..1 << 20], &two[1 << 20..]],
+        h,
+        None,
+    )
+    .await;
+    b.upload_cleanup(&u, s2.state.as_deref(), s1.state.as_deref())
+        .await
+        .unwrap();
+    let h = Hasher::restore(&s2.hasher.unwrap().save());
+    let s3 = a
+        .upload_append(
+            &u,
+            s2.len,
+            s2.state.as_deref(),
+            body(&[three]),
+            h,
+            1 << 30,
+            None,
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s3.len, data.len() as u64);
+    let d = s3.hasher.unwrap().finish();
+    assert_eq!(d, Digest::sha256_of(&data));
+    b.upload_commit(&u, s3.len, s3.state.as_deref(), s3.held, &d)
+        .await
+        .unwrap();
+    assert_eq!(read_all(&a, &d, None).await, data);
+    let r = ByteRange {
+        start: 5 << 20,
+        end: (7 << 20) - 1,
+    };
+    assert_eq!(read_all(&b, &d, Some(r)).await, &data[5 << 20..7 << 20]);
+    assert!(
+        a.upload_ids().await.unwrap().is_empty(),
+        "no upload objects are left"
+    );
+}
 #[tokio::test]
 async fn filesystem_backend() {
     let dir = tempfile::tempdir().unwrap();
@@ -165,16 +359,21 @@ async fn large_blob_streams_without_buffering_whole() {
         .upload_append(
             &u,
             0,
+            None,
             Box::pin(futures_util::stream::iter(items)),
             Some(Hasher::new(DigestAlgorithm::Sha256)),
             1 << 40,
             None, // unknown size: hashed on its own thread, flushed early
+            false,
         )
         .await
         .unwrap();
     assert_eq!(a.len, 32 << 20);
     let d = a.hasher.unwrap().finish();
-    store.upload_commit(&u, a.len, &d).await.unwrap();
+    store
+        .upload_commit(&u, a.len, None, None, &d)
+        .await
+        .unwrap();
     let mut s = store.blob_read(&d, None).await.unwrap();
     let mut h = Hasher::new(DigestAlgorithm::Sha256);
     let mut n = 0usize;

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use wharf_db::Db;
 use wharf_hub::{Hub, HubConfig};
 use wharf_registry::{Registry, RegistryConfig};
-use wharf_storage::{BlobStore, FsStore};
+use wharf_storage::{BlobStore, FsStore, S3Store};
 
 use crate::config::Config;
 
@@ -34,24 +34,11 @@ impl Deref for AppState {
 }
 
 impl App {
-    /// Opens the data directory: database (with migrations) and blob store.
+    /// Opens the metadata database (running its migrations) and the blob store that the
+    /// configuration names: SQLite and a directory under `data_dir` by default, or
+    /// PostgreSQL and an S3 bucket shared with other nodes.
     pub async fn open(config: &Config) -> anyhow::Result<AppState> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "data_dir {}: cannot create it; choose a writable directory with --data-dir",
-                config.data_dir.display()
-            )
-        })?;
-        let db_path = config.data_dir.join("wharf.db");
-        let db = Db::open_sqlite(&db_path)
-            .await
-            .with_context(|| format!("database {}: cannot open it", db_path.display()))?;
-        let store = FsStore::open(config.data_dir.join("storage")).with_context(|| {
-            format!(
-                "data_dir {}: cannot prepare blob storage in it",
-                config.data_dir.display()
-            )
-        })?;
+        let (db, store) = open_backends(config).await?;
         let hub = Hub::open(
             db.clone(),
             HubConfig {
@@ -63,10 +50,10 @@ impl App {
         .context("cannot prepare the token signing key")?;
         let registry = Registry::new(
             db,
-            BlobStore::Fs(store),
+            store,
             RegistryConfig {
                 max_blob_bytes: config.max_blob_bytes,
-                manifest_cache_ttl: std::time::Duration::from_secs(config.manifest_cache_ttl_secs),
+                manifest_cache_ttl: config.manifest_cache_ttl(),
                 upload_expiry: std::time::Duration::from_secs(config.upload_expiry_secs),
             },
         );
@@ -83,4 +70,54 @@ impl App {
     pub fn router(state: AppState) -> axum::Router {
         crate::http::router(state)
     }
+}
+
+/// The database and blob store the configuration names, opened and ready.
+pub async fn open_backends(config: &Config) -> anyhow::Result<(Db, BlobStore)> {
+    let uses_data_dir = config.database.is_none() || config.storage.is_none();
+    if uses_data_dir {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "data_dir {}: cannot create it; choose a writable directory with --data-dir",
+                config.data_dir.display()
+            )
+        })?;
+    }
+    let db = match &config.database {
+        None => {
+            let path = config.data_dir.join("wharf.db");
+            Db::open_sqlite(&path)
+                .await
+                .with_context(|| format!("database {}: cannot open it", path.display()))?
+        }
+        Some(url) if url.starts_with("sqlite://") => Db::open(url)
+            .await
+            .with_context(|| format!("database {url}: cannot open it"))?,
+        Some(url) => Db::open_postgres(url, config.database_max_connections)
+            .await
+            .with_context(|| {
+                format!(
+                    "database {}: cannot connect or prepare it (check --database / WHARF_DATABASE, that the server is up and the user may create tables)",
+                    wharf_db::redact_url(url)
+                )
+            })?,
+    };
+    let store = match (config.s3_config()?, &config.storage) {
+        (Some(s3), Some(url)) => BlobStore::S3(
+            S3Store::open(s3).with_context(|| format!("storage {url}: cannot configure it"))?,
+        ),
+        (None, Some(dir)) => BlobStore::Fs(
+            FsStore::open(dir)
+                .with_context(|| format!("storage {dir}: cannot prepare blob storage in it"))?,
+        ),
+        (_, None) => BlobStore::Fs(FsStore::open(config.data_dir.join("storage")).with_context(
+            || {
+                format!(
+                    "data_dir {}: cannot prepare blob storage in it",
+                    config.data_dir.display()
+                )
+            },
+        )?),
+    };
+    Ok((db, store))
 }

@@ -21,6 +21,11 @@ const ENV_KEYS: &[&str] = &[
     "auth",
     "public_url",
     "token_ttl_secs",
+    "database",
+    "database_max_connections",
+    "storage",
+    "s3_access_key_id",
+    "s3_secret_access_key",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,8 +42,10 @@ pub struct Config {
     /// Largest blob accepted, in bytes.
     pub max_blob_bytes: u64,
     /// How long a resolved manifest is served from memory (writes through this node drop it at
-    /// once); 0 disables the cache.
-    pub manifest_cache_ttl_secs: u64,
+    /// once; other nodes see a change after this long); 0 disables the cache. Default: 60
+    /// with SQLite (one node), 0 with PostgreSQL (many nodes, where a delete on one node must
+    /// be seen at once on the others).
+    pub manifest_cache_ttl_secs: Option<u64>,
     /// Upload sessions idle this long are removed.
     pub upload_expiry_secs: u64,
     /// How often the sweeper looks for expired uploads.
@@ -50,6 +57,18 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Lifetime of registry tokens, in seconds.
     pub token_ttl_secs: u64,
+    /// Where the metadata lives: `postgres://USER:PASSWORD@HOST:PORT/DB` to share it among
+    /// several nodes, or `sqlite://PATH`. Default: SQLite at `DATA_DIR/wharf.db`.
+    pub database: Option<String>,
+    /// Connections each node keeps to PostgreSQL at most.
+    pub database_max_connections: u32,
+    /// Where blobs live: `s3://BUCKET[/PREFIX]?endpoint=URL&region=R` for an S3-compatible
+    /// store shared among nodes, or a directory. Default: `DATA_DIR/storage`.
+    pub storage: Option<String>,
+    /// S3 access key id (else `AWS_ACCESS_KEY_ID`).
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key (else `AWS_SECRET_ACCESS_KEY`).
+    pub s3_secret_access_key: Option<String>,
 }
 
 impl Default for Config {
@@ -60,12 +79,17 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             max_blob_bytes: 64 << 30,
-            manifest_cache_ttl_secs: 60,
+            manifest_cache_ttl_secs: None,
             upload_expiry_secs: 24 * 3600,
             upload_sweep_interval_secs: 600,
             auth: true,
             public_url: None,
             token_ttl_secs: 300,
+            database: None,
+            database_max_connections: 16,
+            storage: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
         }
     }
 }
@@ -81,6 +105,10 @@ pub struct Overrides {
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
 }
 
 impl Config {
@@ -131,7 +159,65 @@ impl Config {
         if self.upload_sweep_interval_secs == 0 {
             anyhow::bail!("upload_sweep_interval_secs must be at least 1");
         }
+        if let Some(db) = &self.database
+            && !["postgres://", "postgresql://", "sqlite://"]
+                .iter()
+                .any(|p| db.starts_with(p))
+        {
+            anyhow::bail!(
+                "database {:?} must be postgres://USER:PASSWORD@HOST:PORT/DB or sqlite://PATH (--database, WHARF_DATABASE)",
+                wharf_db::redact_url(db)
+            );
+        }
+        if self.database_max_connections == 0 {
+            anyhow::bail!("database_max_connections must be at least 1");
+        }
+        if let Some(st) = &self.storage {
+            if st.starts_with("s3://") {
+                self.s3_config()?;
+            } else if st.contains("://") {
+                anyhow::bail!(
+                    "storage {st:?} must be s3://BUCKET/PREFIX?endpoint=URL or a directory (--storage, WHARF_STORAGE)"
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the metadata is in PostgreSQL (shared by several nodes).
+    pub fn shared_database(&self) -> bool {
+        self.database
+            .as_deref()
+            .is_some_and(|d| d.starts_with("postgres"))
+    }
+
+    /// The manifest cache's lifetime: as configured, else 60 s for one node and off for many.
+    pub fn manifest_cache_ttl(&self) -> std::time::Duration {
+        let default = if self.shared_database() { 0 } else { 60 };
+        std::time::Duration::from_secs(self.manifest_cache_ttl_secs.unwrap_or(default))
+    }
+
+    /// The S3 settings when `storage` is an `s3://` URL.
+    pub fn s3_config(&self) -> anyhow::Result<Option<wharf_storage::S3Config>> {
+        let Some(url) = self.storage.as_deref().filter(|s| s.starts_with("s3://")) else {
+            return Ok(None);
+        };
+        let mut c = wharf_storage::S3Config::from_url(url)
+            .map_err(|e| anyhow::anyhow!("{e} (--storage, WHARF_STORAGE)"))?;
+        c.access_key_id = self
+            .s3_access_key_id
+            .clone()
+            .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok());
+        c.secret_access_key = self
+            .s3_secret_access_key
+            .clone()
+            .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok());
+        if c.access_key_id.is_some() != c.secret_access_key.is_some() {
+            anyhow::bail!(
+                "s3_access_key_id and s3_secret_access_key must be given together (WHARF_S3_ACCESS_KEY_ID, WHARF_S3_SECRET_ACCESS_KEY, or AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+            );
+        }
+        Ok(Some(c))
     }
 }
 

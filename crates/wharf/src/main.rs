@@ -37,6 +37,11 @@ enum Command {
     /// Manage teams inside organizations.
     #[command(subcommand)]
     Team(TeamCommand),
+    /// Check that the configured database and blob store are reachable and writable.
+    Check {
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,12 +125,20 @@ enum TokenCommand {
     },
 }
 
-/// Where the data directory is, for the management commands.
+/// Where the data is, for the management commands.
 #[derive(clap::Args)]
 struct DataArgs {
     /// Directory for the database and blobs [default: ./wharf-data; env WHARF_DATA_DIR].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Metadata database: postgres://USER:PASSWORD@HOST:PORT/DB or sqlite://PATH
+    /// [default: SQLite in the data directory; env WHARF_DATABASE].
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Blob storage: s3://BUCKET/PREFIX?endpoint=URL&region=R or a directory
+    /// [default: the data directory; env WHARF_STORAGE].
+    #[arg(long, value_name = "URL")]
+    storage: Option<String>,
     /// Configuration file [default: ./wharf.toml when present].
     #[arg(long, value_name = "FILE", env = "WHARF_CONFIG")]
     config: Option<PathBuf>,
@@ -179,6 +192,15 @@ struct ServeArgs {
     /// Directory for the database and blobs [default: ./wharf-data; env WHARF_DATA_DIR].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Metadata database: postgres://USER:PASSWORD@HOST:PORT/DB (shared by several nodes) or
+    /// sqlite://PATH [default: SQLite in the data directory; env WHARF_DATABASE].
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Blob storage: s3://BUCKET/PREFIX?endpoint=URL&region=R (shared by several nodes;
+    /// credentials from WHARF_S3_ACCESS_KEY_ID/WHARF_S3_SECRET_ACCESS_KEY or AWS_*) or a
+    /// directory [default: the data directory; env WHARF_STORAGE].
+    #[arg(long, value_name = "URL")]
+    storage: Option<String>,
     /// PEM certificate chain for HTTPS (with --tls-key).
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -218,6 +240,7 @@ fn main() -> std::process::ExitCode {
             Command::Token(cmd) => token(cmd).await,
             Command::Repo(cmd) => repo(cmd).await,
             Command::Team(cmd) => team(cmd).await,
+            Command::Check { data } => check(data).await,
         }
     });
     match result {
@@ -237,6 +260,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             data_dir: args.data_dir,
             tls_cert: args.tls_cert,
             tls_key: args.tls_key,
+            database: args.database,
+            storage: args.storage,
         },
     )?;
     let state = App::open(&config).await?;
@@ -276,10 +301,44 @@ async fn open_data(data: DataArgs) -> anyhow::Result<wharf::AppState> {
         data.config.as_deref(),
         Overrides {
             data_dir: data.data_dir,
+            database: data.database,
+            storage: data.storage,
             ..Overrides::default()
         },
     )?;
     App::open(&config).await
+}
+
+async fn check(data: DataArgs) -> anyhow::Result<()> {
+    let config = Config::load(
+        data.config.as_deref(),
+        Overrides {
+            data_dir: data.data_dir,
+            database: data.database,
+            storage: data.storage,
+            ..Overrides::default()
+        },
+    )?;
+    let db_name = match &config.database {
+        Some(url) => wharf_db::redact_url(url),
+        None => format!("sqlite://{}", config.data_dir.join("wharf.db").display()),
+    };
+    let store_name = match &config.storage {
+        Some(s) => s.clone(),
+        None => config.data_dir.join("storage").display().to_string(),
+    };
+    let (db, store) = wharf::app::open_backends(&config).await?;
+    db.check_writable()
+        .await
+        .map_err(|e| anyhow::anyhow!("database {db_name}: not writable: {e}"))?;
+    println!("database {db_name}: reachable, migrated and writable");
+    store
+        .check()
+        .await
+        .map_err(|e| anyhow::anyhow!("storage {store_name}: not writable: {e}"))?;
+    println!("storage {store_name}: reachable and writable");
+    db.close().await;
+    Ok(())
 }
 
 async fn user(cmd: UserCommand) -> anyhow::Result<()> {

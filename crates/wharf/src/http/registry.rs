@@ -447,6 +447,13 @@ async fn blob_get(
         set(&mut resp, "accept-ranges", "bytes");
         return Ok(resp);
     }
+    if let Some(url) = state.registry.blob_redirect(name, digest).await? {
+        // The store serves the bytes (and any Range) itself; the URL expires.
+        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+        set(&mut resp, "location", &url);
+        set(&mut resp, DIGEST_HEADER, &digest.to_string());
+        return Ok(resp);
+    }
     let range_value = header_str(headers, header::RANGE).map(str::to_owned);
     let mut unsatisfiable_size = None;
     let blob = state
