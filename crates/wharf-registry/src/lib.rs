@@ -96,6 +96,11 @@ impl Registry {
         })
     }
 
+    /// The blob store (for maintenance and tests).
+    pub fn store(&self) -> &BlobStore {
+        &self.store
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }

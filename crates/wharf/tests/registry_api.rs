@@ -875,20 +875,25 @@ async fn abandoned_uploads_are_swept() {
     let loc = start.header("location").unwrap().to_owned();
     app.req(Method::PATCH, &loc, &[], b"partial".to_vec()).await;
     // Leftover bytes with no session at all are removed too.
-    let stray = app
-        .dir
-        .path()
-        .join("storage/uploads/123e4567-e89b-12d3-a456-426614174000");
-    std::fs::write(&stray, b"stray").unwrap();
+    let store = app.state.registry.store();
+    let stray: wharf_oci::UploadId = "123e4567-e89b-12d3-a456-426614174000".parse().unwrap();
+    store.upload_create(&stray).await.unwrap();
+    let body: wharf_storage::ByteStream = Box::pin(futures_util::stream::iter([Ok(
+        bytes::Bytes::from_static(b"stray"),
+    )]));
+    store
+        .upload_append(&stray, 0, None, body, None, 1 << 20, None, false)
+        .await
+        .unwrap();
+    assert_eq!(store.upload_ids().await.unwrap().len(), 2);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let removed = app.state.registry.sweep_uploads().await.unwrap();
     assert_eq!(removed, 1);
     assert_eq!(app.get(&loc).await.code(), "BLOB_UPLOAD_UNKNOWN");
-    assert!(!stray.exists());
-    let leftovers = std::fs::read_dir(app.dir.path().join("storage/uploads"))
-        .unwrap()
-        .count();
-    assert_eq!(leftovers, 0);
+    assert!(
+        store.upload_ids().await.unwrap().is_empty(),
+        "no upload bytes are left in storage"
+    );
 }
 
 #[tokio::test]

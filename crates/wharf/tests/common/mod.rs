@@ -1,5 +1,9 @@
 //! Shared helpers for the router tests: an app on a temporary data directory and a request
 //! helper that drives the router with `oneshot`.
+//!
+//! With `WHARF_TEST_BACKEND=scale` (and `WHARF_TEST_PG_URL`, `WHARF_TEST_S3_*`, as
+//! `scripts/test.sh` sets them) every app runs on a fresh PostgreSQL database and a fresh
+//! prefix of the S3 bucket instead, so the same tests cover the scale-out backends.
 #![allow(dead_code, unreachable_pub)]
 
 use axum::body::Body;
@@ -13,6 +17,40 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub state: AppState,
     pub router: axum::Router,
+    /// The scale-out database and storage this app uses, kept for `restart`.
+    shared: Option<(String, String)>,
+}
+
+/// A fresh PostgreSQL database and S3 prefix when `WHARF_TEST_BACKEND=scale`.
+async fn scale_backends() -> Option<(String, String)> {
+    use sqlx::Connection as _;
+    if std::env::var("WHARF_TEST_BACKEND").as_deref() != Ok("scale") {
+        return None;
+    }
+    let var =
+        |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("WHARF_TEST_BACKEND=scale needs {k}"));
+    let base = var("WHARF_TEST_PG_URL");
+    let name = format!("wharf_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    let storage = format!(
+        "s3://{}/{name}?endpoint={}&region={}",
+        var("WHARF_TEST_S3_BUCKET"),
+        var("WHARF_TEST_S3_ENDPOINT"),
+        var("WHARF_TEST_S3_REGION"),
+    );
+    Some((format!("{prefix}/{name}"), storage))
+}
+
+fn use_shared(cfg: &mut Config, shared: &(String, String)) {
+    cfg.database = Some(shared.0.clone());
+    cfg.storage = Some(shared.1.clone());
+    cfg.s3_access_key_id = std::env::var("WHARF_TEST_S3_ACCESS_KEY").ok();
+    cfg.s3_secret_access_key = std::env::var("WHARF_TEST_S3_SECRET_KEY").ok();
 }
 
 pub struct Resp {
@@ -67,17 +105,39 @@ impl TestApp {
         Self::with_config(dir, cfg).await
     }
 
-    pub async fn with_config(dir: tempfile::TempDir, cfg: Config) -> Self {
+    pub async fn with_config(dir: tempfile::TempDir, mut cfg: Config) -> Self {
+        let shared = match cfg.database {
+            None => scale_backends().await,
+            Some(_) => None,
+        };
+        if let Some(s) = &shared {
+            use_shared(&mut cfg, s);
+        }
         let state = App::open(&cfg).await.unwrap();
         let router = App::router(state.clone());
-        Self { dir, state, router }
+        Self {
+            dir,
+            state,
+            router,
+            shared,
+        }
     }
 
-    /// Closes this app and opens a new one on the same data directory (a restart).
+    /// Closes this app and opens a new one on the same data (a restart).
     pub async fn restart(self) -> Self {
         self.state.registry.db().close().await;
-        let cfg = config(self.dir.path());
-        Self::with_config(self.dir, cfg).await
+        let mut cfg = config(self.dir.path());
+        if let Some(s) = &self.shared {
+            use_shared(&mut cfg, s);
+        }
+        let state = App::open(&cfg).await.unwrap();
+        let router = App::router(state.clone());
+        Self {
+            dir: self.dir,
+            state,
+            router,
+            shared: self.shared,
+        }
     }
 
     pub async fn req(
