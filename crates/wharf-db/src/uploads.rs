@@ -69,26 +69,25 @@ impl Db {
     }
 
     /// Moves the session from offset `from` to `to`; false if another request moved it first.
+    /// Durable: the caller then drops storage the previous state referenced.
     pub async fn upload_advance(
         &self,
         id: &UploadId,
         from: u64,
         to: UploadProgress<'_>,
     ) -> Result<bool, DbError> {
-        let r = self
-            .execute_relaxed(
-                sqlx::query(
-                    "UPDATE uploads SET offset_bytes = $1, hash_state = $2, store_state = $3, updated_at = $4 \
-                     WHERE id = $5 AND offset_bytes = $6",
-                )
-                .bind(to.offset as i64)
-                .bind(to.hash_state)
-                .bind(to.store_state)
-                .bind(now())
-                .bind(id.as_str())
-                .bind(from as i64),
-            )
-            .await?;
+        let r = sqlx::query(
+            "UPDATE uploads SET offset_bytes = $1, hash_state = $2, store_state = $3, updated_at = $4 \
+             WHERE id = $5 AND offset_bytes = $6",
+        )
+        .bind(to.offset as i64)
+        .bind(to.hash_state)
+        .bind(to.store_state)
+        .bind(now())
+        .bind(id.as_str())
+        .bind(from as i64)
+        .execute(&self.write)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 

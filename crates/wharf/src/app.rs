@@ -20,6 +20,8 @@ pub struct App {
     /// Whether this server speaks HTTPS (for the token realm).
     pub tls: bool,
     pub public_url: Option<String>,
+    /// Load balancers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,7 @@ impl App {
             auth: config.auth,
             tls: config.tls_cert.is_some(),
             public_url: config.public_url.clone(),
+            trusted_proxies: config.trusted_proxies()?,
         })))
     }
 

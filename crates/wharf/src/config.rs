@@ -26,6 +26,7 @@ const ENV_KEYS: &[&str] = &[
     "storage",
     "s3_access_key_id",
     "s3_secret_access_key",
+    "trusted_proxies",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +70,9 @@ pub struct Config {
     pub s3_access_key_id: Option<String>,
     /// S3 secret access key (else `AWS_SECRET_ACCESS_KEY`).
     pub s3_secret_access_key: Option<String>,
+    /// Comma-separated IP addresses of load balancers in front of wharf; requests from them
+    /// are attributed to the client their `X-Forwarded-For` names.
+    pub trusted_proxies: Option<String>,
 }
 
 impl Default for Config {
@@ -90,6 +94,7 @@ impl Default for Config {
             storage: None,
             s3_access_key_id: None,
             s3_secret_access_key: None,
+            trusted_proxies: None,
         }
     }
 }
@@ -169,6 +174,7 @@ impl Config {
                 wharf_db::redact_url(db)
             );
         }
+        self.trusted_proxies()?;
         if self.database_max_connections == 0 {
             anyhow::bail!("database_max_connections must be at least 1");
         }
@@ -182,6 +188,24 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The parsed `trusted_proxies`.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        self.trusted_proxies
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "trusted_proxies: {a:?} is not an IP address (WHARF_TRUSTED_PROXIES=10.0.0.1,10.0.0.2)"
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Whether the metadata is in PostgreSQL (shared by several nodes).

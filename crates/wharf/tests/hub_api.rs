@@ -344,3 +344,57 @@ async fn groups_are_teams() {
         .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
 }
+
+/// Behind a trusted load balancer, sign-in limits apply to the client `X-Forwarded-For`
+/// names, not to the balancer; from anyone else the header is ignored.
+#[tokio::test]
+async fn sign_in_limits_apply_per_forwarded_client_behind_a_trusted_proxy() {
+    use tower::ServiceExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.auth = true;
+    cfg.trusted_proxies = Some("127.0.0.1, ::1".into());
+    let app = TestApp::with_config(dir, cfg).await;
+    let attempt = |peer: &'static str, forwarded: &'static str, n: usize| {
+        let router = app.router.clone();
+        async move {
+            let req = axum::http::Request::builder()
+                .method(Method::POST)
+                .uri("/v2/users/login")
+                .header("content-type", "application/json")
+                .header("x-forwarded-for", forwarded)
+                .extension(wharf::ClientAddr(peer.parse().unwrap()))
+                .body(Body::from(
+                    serde_json::json!({"username": format!("nobody{n}"), "password": "wrong"})
+                        .to_string(),
+                ))
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        }
+    };
+    // 50 failures per address per 5 minutes; each attempt names another account.
+    for n in 0..50 {
+        let s = attempt("127.0.0.1:40000", "203.0.113.7", n).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    assert_eq!(
+        attempt("127.0.0.1:40000", "198.51.100.1, 203.0.113.7", 50).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the forwarded client is throttled (the rightmost untrusted address counts)"
+    );
+    assert_eq!(
+        attempt("127.0.0.1:40000", "203.0.113.8", 51).await,
+        StatusCode::UNAUTHORIZED,
+        "another client behind the same balancer is not"
+    );
+    // A client that is not a trusted proxy cannot pick its address with the header.
+    assert_eq!(
+        attempt("192.0.2.9:40000", "203.0.113.8", 52).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        attempt("192.0.2.9:40000", "198.51.100.2", 53).await,
+        StatusCode::UNAUTHORIZED,
+        "its own address has no failures behind it yet"
+    );
+}

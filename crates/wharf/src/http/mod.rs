@@ -23,9 +23,32 @@ use crate::app::AppState;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 
-/// The client's IP, when the request came through the accept loop.
-pub(crate) fn client_ip(req: &axum::extract::Request) -> Option<std::net::IpAddr> {
-    req.extensions().get::<ClientAddr>().map(|c| c.0.ip())
+/// The client's IP, when the request came through the accept loop. Behind a load balancer
+/// listed in `trusted_proxies`, the address it recorded in `X-Forwarded-For` (the rightmost
+/// one that is not itself a trusted proxy), so per-address sign-in limits apply per client.
+pub(crate) fn client_ip(
+    state: &AppState,
+    req: &axum::extract::Request,
+) -> Option<std::net::IpAddr> {
+    let peer = req.extensions().get::<ClientAddr>()?.0.ip();
+    if !state.trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|a| !state.trusted_proxies.contains(a))
+            .unwrap_or(peer),
+    )
 }
 
 /// Every route wharf serves.

@@ -47,13 +47,14 @@ pub(crate) async fn dispatch(State(state): State<AppState>, req: Request) -> Res
     let method = req.method().clone();
     let mut caller = auth::Caller::Anonymous;
     if state.auth {
-        let checked = match auth::caller(&state, req.headers(), super::client_ip(&req)).await {
-            Ok(c) => match auth::need(&method, &endpoint) {
-                Some(need) => auth::check(&state, &c, need).await.map(|()| c),
-                None => Ok(c),
-            },
-            Err(refusal) => Err(refusal),
-        };
+        let checked =
+            match auth::caller(&state, req.headers(), super::client_ip(&state, &req)).await {
+                Ok(c) => match auth::need(&method, &endpoint) {
+                    Some(need) => auth::check(&state, &c, need).await.map(|()| c),
+                    None => Ok(c),
+                },
+                Err(refusal) => Err(refusal),
+            };
         match checked {
             Ok(c) => caller = c,
             Err(refusal) => return auth::refusal_response(&state, req.headers(), refusal),

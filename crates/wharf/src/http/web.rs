@@ -185,7 +185,7 @@ async fn checked_form(req: Request) -> Result<(HeaderMap, Vec<(String, String)>)
 }
 
 pub(crate) async fn login(State(state): State<AppState>, req: Request) -> Response {
-    let client = super::client_ip(&req);
+    let client = super::client_ip(&state, &req);
     let (headers, form) = match checked_form(req).await {
         Ok(f) => f,
         Err(r) => return r,
