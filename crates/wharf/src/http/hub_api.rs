@@ -85,7 +85,7 @@ fn from_hub(e: HubError) -> Response {
 pub(crate) async fn dispatch(state: &AppState, rest: &str, req: Request) -> Response {
     let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let method = req.method().clone();
-    let client = super::client_ip(&state, &req);
+    let client = super::client_ip(state, &req);
     let headers = req.headers().clone();
     let query = req.uri().query().unwrap_or("").to_owned();
     let body = match read_body(req).await {

@@ -42,7 +42,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 async fn issue(state: &AppState, req: Request) -> Result<Response, Response> {
     let method = req.method().clone();
     let headers = req.headers().clone();
-    let client = super::client_ip(&state, &req);
+    let client = super::client_ip(state, &req);
     let mut params: Vec<(String, String)> = req
         .uri()
         .query()
