@@ -717,7 +717,7 @@ def start_distribution(args):
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def start_wharf(args):
+def start_wharf(args, name="wharf", extra_args=(), extra_env=None):
     binary = os.environ.get("WHARF_BIN") or os.path.join(
         os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_ROOT, "target"), "release", "wharf")
     if not os.path.exists(binary):
@@ -726,7 +726,7 @@ def start_wharf(args):
     tmp = tempfile.mkdtemp(prefix="bench-wharf-")
     data = os.path.join(tmp, "data")
     os.makedirs(data)
-    s = Server("wharf", tmpdir=tmp, logpath=os.path.join(tmp, "wharf.log"))
+    s = Server(name, tmpdir=tmp, logpath=os.path.join(tmp, "wharf.log"))
     try:
         s.version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -736,7 +736,8 @@ def start_wharf(args):
     env.setdefault("RUST_LOG", "warn,wharf=info")
     # Side by side with a Distribution that has no authentication configured.
     env.setdefault("WHARF_AUTH", "false")
-    cmd = [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data] + list(args.wharf_arg or [])
+    env.update(extra_env or {})
+    cmd = [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data] + list(args.wharf_arg or []) + list(extra_args)
     # cwd = the temp dir, so that no ./wharf.toml of the caller is picked up
     s.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                               env=env, cwd=tmp, start_new_session=True)
@@ -770,6 +771,29 @@ def start_wharf(args):
     except Exception as e:
         s.stop(keep=True)
         raise RuntimeError(f"wharf printed ready but {e}")
+    return s
+
+
+def start_wharf_scale(args):
+    """wharf on PostgreSQL + S3 (the scale-out backends), from the WHARF_TEST_* variables
+    that `source scripts/backends.sh start` exports: a fresh database and bucket prefix."""
+    need = ["WHARF_TEST_PG_URL", "WHARF_TEST_S3_ENDPOINT", "WHARF_TEST_S3_BUCKET",
+            "WHARF_TEST_S3_ACCESS_KEY", "WHARF_TEST_S3_SECRET_KEY"]
+    missing = [k for k in need if not os.environ.get(k)]
+    if missing:
+        raise RuntimeError(f"--scale needs {', '.join(missing)} (run `source scripts/backends.sh start` first)")
+    base = os.environ["WHARF_TEST_PG_URL"]
+    dbname = f"wharf_bench_{int(time.time())}_{os.getpid()}"
+    server, _, _ = base.rpartition("/")
+    # psql wants postgresql:// or postgres:// URLs; both work.
+    subprocess.run(["psql", base, "-qc", f"CREATE DATABASE {dbname}"], check=True, timeout=60)
+    storage = (f"s3://{os.environ['WHARF_TEST_S3_BUCKET']}/{dbname}?endpoint={os.environ['WHARF_TEST_S3_ENDPOINT']}"
+               f"&region={os.environ.get('WHARF_TEST_S3_REGION', 'garage')}")
+    s = start_wharf(args, name="wharf-scale",
+                    extra_args=["--database", f"{server}/{dbname}", "--storage", storage],
+                    extra_env={"WHARF_S3_ACCESS_KEY_ID": os.environ["WHARF_TEST_S3_ACCESS_KEY"],
+                               "WHARF_S3_SECRET_ACCESS_KEY": os.environ["WHARF_TEST_S3_SECRET_KEY"]})
+    s.version += " (PostgreSQL + S3)"
     return s
 
 
@@ -1486,8 +1510,12 @@ def make_table(servers):
     if "wharf" in by and "distribution" in by:
         pair = (by["wharf"], by["distribution"])
     hdr = ["measure"] + [("Distribution" if n == "distribution" else n) for n in names]
+    scale = by.get("wharf-scale") if pair else None
     if pair:
-        hdr += ["ratio wharf/Distribution", "better"]
+        hdr += ["ratio wharf/Distribution"]
+        if scale:
+            hdr += ["ratio wharf-scale/Distribution"]
+        hdr += ["better"]
     else:
         hdr += ["better"]
     lines = ["| " + " | ".join(hdr) + " |", "|" + "|".join(["---"] * len(hdr)) + "|"]
@@ -1510,6 +1538,12 @@ def make_table(servers):
                 cells.append(f"{a / b:.2f}")
             else:
                 cells.append("–")
+            if scale:
+                c = vals.get("wharf-scale")
+                if isinstance(c, (int, float)) and isinstance(b, (int, float)) and b:
+                    cells.append(f"{c / b:.2f}")
+                else:
+                    cells.append("–")
         cells.append({"higher": "higher", "lower": "lower", "equal": "all must succeed"}[better])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines), ratios
@@ -1546,6 +1580,9 @@ def main():
     ap.add_argument("--target-pid", metavar="PID[,PID...]",
                     help="with --target: process id(s) whose CPU and VmHWM to report (summed)")
     ap.add_argument("--target-name", default="target", help="with --target: column name (default: target)")
+    ap.add_argument("--scale", action="store_true",
+                    help="also measure wharf on PostgreSQL + S3 (needs the WHARF_TEST_* variables of "
+                         "`source scripts/backends.sh start`)")
     ap.add_argument("--wharf-arg", action="append", metavar="ARG", help="extra argument for `wharf serve` (repeatable)")
     ap.add_argument("--measures", metavar="LIST",
                     help="comma-separated subset of measure keys or letters, e.g. a,b,e (default: all)")
@@ -1580,6 +1617,8 @@ def main():
                 servers.append(start_wharf(args))
             if args.only in (None, "distribution"):
                 servers.append(start_distribution(args))
+            if args.scale:
+                servers.append(start_wharf_scale(args))
         for s in servers:
             s.start_rss_kb = s.rss_kb()
             s.results["_cpu0"] = s.cpu()

@@ -20,7 +20,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Executor as _};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Connection as _, Executor as _};
 
 pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPermission, UserRow};
 pub use manifests::{ManifestRecord, NewManifest, PutOutcome, Referrer};
@@ -178,6 +178,15 @@ impl Db {
                 redact_url(url)
             ))
         })?)?;
+        // One direct connection first: an unreachable server or a wrong password fails at
+        // once with the server's reason, instead of after the pool's retries.
+        let probe =
+            tokio::time::timeout(Duration::from_secs(10), AnyConnection::connect_with(&opts))
+                .await
+                .map_err(|_| {
+                    DbError::Config(format!("{}: no answer within 10 s", redact_url(url)))
+                })??;
+        probe.close().await?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(2))
             .min_connections(1)
