@@ -213,6 +213,7 @@ impl Registry {
         let _guard = self.uploads.lock(id).lock().await;
         let session = self.session(repo, id).await?;
         let recorded = session.offset;
+        let recorded_state = session.store_state.clone();
         let chunk = match last_chunk {
             // The last chunk is not recorded as progress: the commit below ends the session.
             Some((body, size_hint)) => {
@@ -226,6 +227,27 @@ impl Registry {
                 held: None,
             },
         };
+        let new_state = chunk.store_state.clone();
+        let finished = self.finish_locked(repo, id, digest, recorded, chunk).await;
+        if finished.is_err() && new_state != recorded_state {
+            // The session stays where it was recorded; release what the last chunk wrote.
+            let _ = self
+                .store
+                .upload_cleanup(id, recorded_state.as_deref(), new_state.as_deref())
+                .await;
+        }
+        finished
+    }
+
+    /// Verifies, moves and links an upload whose bytes are all written.
+    async fn finish_locked(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        digest: &Digest,
+        recorded: u64,
+        chunk: Chunk,
+    ) -> Result<Finished> {
         let size = chunk.len;
         let state = chunk.store_state.as_deref();
         let actual = match chunk.hasher {
