@@ -11,6 +11,15 @@
 
 Missing clients skip the test, except with CI=true where they fail it.
 Set WHARF_BIN to test another binary (default: target/release/wharf).
+
+Scale-out mode (``WHARF_E2E_BACKEND=scale``, backends from ``source scripts/backends.sh start``):
+``wharf``/``wharf_factory`` give a ``helpers.Cluster`` instead -- two wharf nodes on a fresh
+PostgreSQL database and a fresh S3 prefix, behind an nginx that alternates nodes per request --
+with the same interface (``cluster.nodes`` are the two ``Wharf`` objects). A server started with
+``--tls-cert`` is reached at node 0 directly (no nginx). While a test runs, WHARF_DATABASE,
+WHARF_STORAGE and the S3 credentials of its first cluster are set in the environment, so the
+``wharf user add ... --data-dir D`` calls of the tests act on that cluster.
+``cluster_factory`` always makes clusters (test_scale.py).
 """
 
 from __future__ import annotations
@@ -23,7 +32,18 @@ from pathlib import Path
 
 import pytest
 
-from helpers import IN_CI, Wharf, make_rootfs_tar, need, require_bin, run, wharf_bin
+from helpers import (
+    IN_CI,
+    SCALE,
+    Cluster,
+    Wharf,
+    make_rootfs_tar,
+    need,
+    require_bin,
+    require_scale_backends,
+    run,
+    wharf_bin,
+)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -38,24 +58,15 @@ def _failed(request) -> bool:
     return rep is None or rep.failed
 
 
-@pytest.fixture
-def wharf_factory(tmp_path, request):
+def _need_binary() -> None:
     binary = wharf_bin()
     need(
         binary.exists() and os.access(binary, os.X_OK),
         f"wharf binary not found at {binary} (cargo build --release -p wharf, or set WHARF_BIN)",
     )
-    instances: list[Wharf] = []
 
-    def make(extra_args=()) -> Wharf:
-        d = tmp_path / f"wharf{len(instances)}"
-        (d / "data").mkdir(parents=True)
-        w = Wharf(d / "data", d / "wharf.log", extra_args)
-        instances.append(w)
-        return w.start()
 
-    yield make
-
+def _teardown(instances, request) -> None:
     errors = []
     for w in instances:
         try:
@@ -66,8 +77,57 @@ def wharf_factory(tmp_path, request):
     if _failed(request) or errors:
         for w in instances:
             print(f"\n----- wharf log ({w.log_path}) tail -----\n{w.log_tail(120)}")
+    close_errors = []
+    for w in instances:
+        if isinstance(w, Cluster):
+            try:
+                w.close()
+            except Exception as e:  # noqa: BLE001
+                close_errors.append(f"{w.base}: {e}")
     if errors:
         pytest.fail("wharf did not stop gracefully on SIGTERM: " + "; ".join(errors))
+    if close_errors:
+        pytest.fail("cluster cleanup failed: " + "; ".join(close_errors))
+
+
+@pytest.fixture
+def cluster_factory(tmp_path, request, monkeypatch):
+    """``cluster_factory(extra_args=(), n_nodes=2, direct=False, **kw)`` -> a started Cluster."""
+    _need_binary()
+    require_scale_backends()
+    instances: list[Cluster] = []
+
+    def make(extra_args=(), n_nodes: int = 2, direct: bool = False, **kw) -> Cluster:
+        c = Cluster(tmp_path / f"cluster{len(instances)}", extra_args, n_nodes=n_nodes, direct=direct, **kw)
+        instances.append(c)
+        if len(instances) == 1:
+            for k, v in c.cli_env().items():
+                monkeypatch.setenv(k, v)
+        return c.start()
+
+    yield make
+    _teardown(instances, request)
+
+
+@pytest.fixture
+def wharf_factory(tmp_path, request):
+    if SCALE:
+        # a cluster per call; TLS servers are reached at a node directly
+        cf = request.getfixturevalue("cluster_factory")
+        yield lambda extra_args=(): cf(extra_args, direct="--tls-cert" in extra_args)
+        return
+    _need_binary()
+    instances: list[Wharf] = []
+
+    def make(extra_args=()) -> Wharf:
+        d = tmp_path / f"wharf{len(instances)}"
+        (d / "data").mkdir(parents=True)
+        w = Wharf(d / "data", d / "wharf.log", extra_args)
+        instances.append(w)
+        return w.start()
+
+    yield make
+    _teardown(instances, request)
 
 
 @pytest.fixture
@@ -201,4 +261,6 @@ def containerd(tmp_path_factory):
 def _report_mode():
     if IN_CI:
         print("CI=true: missing clients fail the tests instead of skipping them")
+    if SCALE:
+        print("WHARF_E2E_BACKEND=scale: each wharf is 2 nodes on PostgreSQL + S3 behind nginx")
     yield

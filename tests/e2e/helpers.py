@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import itertools
 import os
 import re
 import shlex
@@ -14,8 +15,9 @@ import subprocess
 import tarfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 import pytest
 import requests
@@ -113,10 +115,11 @@ def wharf_bin() -> Path:
 class Wharf:
     """One wharf process on a data dir; can be stopped, killed and restarted on it."""
 
-    def __init__(self, data_dir: Path, log_path: Path, extra_args=()):
+    def __init__(self, data_dir: Path, log_path: Path, extra_args=(), env: dict | None = None):
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.extra_args = list(extra_args)
+        self.env = dict(env or {})  # on top of os.environ (e.g. S3 credentials of a node)
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
         self.port: int | None = None
@@ -151,6 +154,7 @@ class Wharf:
         env.setdefault("RUST_BACKTRACE", "1")
         # The client tests exercise the registry itself; test_auth.py turns accounts on.
         env.setdefault("WHARF_AUTH", "false")
+        env.update(self.env)
         self.starts += 1
         log = open(self.log_path, "a", buffering=1)
         log.write(f"===== start #{self.starts}: {shlex.join(cmd)}\n")
@@ -239,6 +243,360 @@ class Wharf:
         except FileNotFoundError:
             return "(no log)"
         return "\n".join(lines[-n:])
+
+
+# --------------------------------------------------------------------------------------
+# scale-out mode: several wharf nodes on PostgreSQL + S3 behind nginx
+# --------------------------------------------------------------------------------------
+E2E_BACKEND = os.environ.get("WHARF_E2E_BACKEND", "").strip().lower() or "single"
+SCALE = E2E_BACKEND == "scale"
+SCALE_ENV = (
+    "WHARF_TEST_PG_URL",
+    "WHARF_TEST_S3_ENDPOINT",
+    "WHARF_TEST_S3_REGION",
+    "WHARF_TEST_S3_BUCKET",
+    "WHARF_TEST_S3_ACCESS_KEY",
+    "WHARF_TEST_S3_SECRET_KEY",
+)
+
+
+def scale_env_missing() -> list[str]:
+    return [k for k in SCALE_ENV if not os.environ.get(k)]
+
+
+def require_scale_backends() -> None:
+    """PostgreSQL + S3 (scripts/backends.sh) and nginx, psql: else skip (fail with CI=true)."""
+    missing = scale_env_missing()
+    need(not missing, f"scale-out backends not configured ({', '.join(missing)} unset): "
+                      "run `source scripts/backends.sh start` first")
+    require_bin("psql")
+    need(nginx_bin() is not None, "nginx not installed (scripts/backends.sh install)")
+
+
+def nginx_bin() -> str | None:
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10, proc: subprocess.Popen | None = None) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+@dataclass
+class S3Target:
+    endpoint: str
+    region: str
+    bucket: str
+    access_key: str
+    secret_key: str
+
+    @classmethod
+    def from_env(cls) -> "S3Target":
+        return cls(
+            endpoint=os.environ["WHARF_TEST_S3_ENDPOINT"],
+            region=os.environ["WHARF_TEST_S3_REGION"],
+            bucket=os.environ["WHARF_TEST_S3_BUCKET"],
+            access_key=os.environ["WHARF_TEST_S3_ACCESS_KEY"],
+            secret_key=os.environ["WHARF_TEST_S3_SECRET_KEY"],
+        )
+
+    def storage_url(self, prefix: str) -> str:
+        return f"s3://{self.bucket}/{prefix}?endpoint={self.endpoint}&region={self.region}"
+
+    def node_env(self) -> dict:
+        return {"WHARF_S3_ACCESS_KEY_ID": self.access_key, "WHARF_S3_SECRET_ACCESS_KEY": self.secret_key}
+
+
+_db_counter = itertools.count()
+
+
+class PgDatabase:
+    """A fresh database on WHARF_TEST_PG_URL's server (the role needs CREATEDB); drop() removes it."""
+
+    def __init__(self, admin_url: str | None = None):
+        self.admin_url = admin_url or os.environ["WHARF_TEST_PG_URL"]
+        self.name = f"wharf_e2e_{os.getpid()}_{next(_db_counter)}"
+        p = urlparse(self.admin_url)
+        self.url = urlunparse(p._replace(path=f"/{self.name}"))
+        self.created = False
+
+    def create(self) -> "PgDatabase":
+        psql(self.admin_url, f'CREATE DATABASE "{self.name}"')
+        self.created = True
+        return self
+
+    def drop(self) -> None:
+        if self.created:
+            psql(self.admin_url, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self.created = False
+
+
+def psql(url: str, sql: str, timeout: float = 60) -> str:
+    return run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], timeout=timeout).stdout
+
+
+NGINX_CONF = """\
+{user}worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 4096; }}
+http {{
+    log_format wharf '$time_iso8601 $remote_addr "$request" $status $body_bytes_sent '
+                     'rt=$request_time upstream=$upstream_addr ustatus=$upstream_status';
+    access_log {dir}/access.log wharf;
+    client_body_temp_path {dir}/tmp/body;
+    proxy_temp_path {dir}/tmp/proxy;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+
+    upstream wharf_nodes {{
+{servers}
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 0;
+        large_client_header_buffers 8 64k;
+        client_body_timeout 600s;
+        send_timeout 600s;
+        keepalive_timeout 300s;
+        keepalive_requests 100000;
+        location / {{
+            proxy_pass http://wharf_nodes;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_request_buffering off;
+            proxy_buffering off;
+            proxy_max_temp_file_size 0;
+            proxy_connect_timeout 5s;
+            proxy_send_timeout 600s;
+            proxy_read_timeout 600s;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """nginx on a loopback port, round-robin per request over the given upstream ports.
+
+    max_fails=0: a node is never taken out of the rotation, so requests keep alternating
+    strictly; a connection refused by a dead node is passed on to the next one."""
+
+    def __init__(self, base: Path, upstream_ports: list[int]):
+        self.dir = Path(base)
+        self.upstream_ports = list(upstream_ports)
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+
+    def config(self, port: int) -> str:
+        servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in self.upstream_ports)
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        return NGINX_CONF.format(user=user, dir=self.dir, servers=servers, port=port)
+
+    def start(self) -> "Nginx":
+        binary = nginx_bin()
+        assert binary, "nginx not installed"
+        (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
+        for attempt in range(5):
+            port = free_port()
+            conf = self.dir / "nginx.conf"
+            conf.write_text(self.config(port))
+            self.proc = subprocess.Popen(
+                [binary, "-p", str(self.dir), "-e", str(self.dir / "error.log"), "-c", str(conf), "-g", "daemon off;"],
+                stdin=subprocess.DEVNULL,
+                stdout=open(self.dir / "nginx.out", "a"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            if wait_port(port, 10, self.proc):
+                self.port = port
+                return self
+            self.stop()  # port taken meanwhile, or a config error: see error.log
+        raise RuntimeError(f"nginx did not start:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # fast shutdown
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def log_tail(self, n: int = 40) -> str:
+        out = []
+        for name in ("error.log", "access.log"):
+            try:
+                lines = (self.dir / name).read_text(errors="replace").splitlines()
+            except FileNotFoundError:
+                lines = ["(none)"]
+            out.append(f"--- nginx {name} ---\n" + "\n".join(lines[-n:]))
+        return "\n".join(out)
+
+
+class Cluster:
+    """Several wharf nodes on one PostgreSQL database and one S3 prefix, behind nginx.
+
+    Offers what the tests use on ``Wharf`` (url, host, port, v2(), start(), stop(), kill9(),
+    restart(), alive(), log_tail(), data_dir, log_path, starts); the lifecycle calls act on all
+    nodes, nginx stays up. ``nodes`` are the ``Wharf`` objects, for node-specific tests.
+    ``direct=True`` (used for TLS): no nginx, url/host/port are those of node 0.
+    ``close()`` stops everything and drops the database (the S3 objects stay in the bucket
+    until scripts/backends.sh stop removes Garage's data)."""
+
+    def __init__(self, base: Path, extra_args=(), n_nodes: int = 2, direct: bool = False,
+                 s3: S3Target | None = None, prefix: str | None = None, db: PgDatabase | None = None):
+        import uuid
+
+        self.base = Path(base)
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.extra_args = list(extra_args)
+        self.direct = direct
+        self.s3 = s3 or S3Target.from_env()
+        self.prefix = prefix or f"e2e-{uuid.uuid4().hex[:12]}"
+        self.db = db or PgDatabase()
+        self.storage = self.s3.storage_url(self.prefix)
+        self.nodes: list[Wharf] = []
+        for i in range(n_nodes):
+            d = self.base / f"node{i}"
+            (d / "data").mkdir(parents=True, exist_ok=True)
+            args = ["--database", self.db.url, "--storage", self.storage, *self.extra_args]
+            self.nodes.append(Wharf(d / "data", d / "wharf.log", args, env=self.s3.node_env()))
+        self.nginx: Nginx | None = None
+        self.starts = 0
+
+    # -- what the CLI (wharf user add ...) needs to reach this cluster's state ------------
+    def cli_env(self) -> dict:
+        return {"WHARF_DATABASE": self.db.url, "WHARF_STORAGE": self.storage, **self.s3.node_env()}
+
+    # -- addresses -----------------------------------------------------------------------
+    @property
+    def url(self) -> str | None:
+        if self.direct or self.nginx is None:
+            return self.nodes[0].url
+        return f"http://127.0.0.1:{self.nginx.port}"
+
+    @property
+    def port(self) -> int | None:
+        return urlparse(self.url).port if self.url else None
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.url).netloc
+
+    def v2(self, path: str) -> str:
+        return f"{self.url}/v2/{path.lstrip('/')}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.nodes[0].data_dir
+
+    @property
+    def log_path(self) -> Path:
+        return self.base
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self, port: int = 0, timeout: float = 60) -> "Cluster":
+        """Start every node that is not running (on its previous port), then nginx once."""
+        if not self.db.created:
+            self.db.create()
+        self.starts += 1
+        errors: list[str] = []
+
+        def one(w: Wharf) -> None:
+            try:
+                if not w.alive():
+                    w.start(port=w.port or 0, timeout=timeout)
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"{w.log_path.parent.name}: {e}")
+
+        threads = [threading.Thread(target=one, args=(w,)) for w in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise RuntimeError("cluster node(s) did not start:\n" + "\n".join(errors))
+        if not self.direct and self.nginx is None:
+            self.nginx = Nginx(self.base / "nginx", [w.port for w in self.nodes]).start()
+        return self
+
+    def stop(self, timeout: float = 20) -> int | None:
+        """SIGTERM every node; the first non-zero exit code (0 when all exited cleanly)."""
+        rcs, errors = [], []
+        for w in self.nodes:
+            try:
+                rcs.append(w.stop(timeout))
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"{w.log_path.parent.name}: {e}")
+        if errors:
+            raise RuntimeError("; ".join(errors))
+        rcs = [rc for rc in rcs if rc is not None]
+        if not rcs:
+            return None
+        return next((rc for rc in rcs if rc != 0), 0)
+
+    def kill9(self) -> None:
+        for w in self.nodes:
+            w.kill9()
+
+    def restart(self, graceful: bool = True, same_port: bool = True) -> "Cluster":
+        if graceful:
+            self.stop()
+        else:
+            self.kill9()
+        return self.start()
+
+    def alive(self) -> bool:
+        return all(w.alive() for w in self.nodes)
+
+    def close(self) -> None:
+        """Stop nginx and the nodes (SIGKILL if needed), drop the database."""
+        for w in self.nodes:
+            if w.alive():
+                try:
+                    w.stop(10)
+                except Exception:  # noqa: BLE001
+                    w.kill9()
+        if self.nginx is not None:
+            self.nginx.stop()
+        self.db.drop()
+
+    def log_tail(self, n: int = 80) -> str:
+        parts = [f"cluster: database {self.db.name}, storage {self.storage}"]
+        for i, w in enumerate(self.nodes):
+            parts.append(f"===== node {i} ({w.url}) log {w.log_path} =====\n{w.log_tail(n)}")
+        if self.nginx is not None:
+            parts.append(self.nginx.log_tail(n // 2))
+        return "\n".join(parts)
+
+
+def direct(w) -> Wharf:
+    """The first wharf process behind ``w`` (``w`` itself unless it is a Cluster)."""
+    return w.nodes[0] if isinstance(w, Cluster) else w
 
 
 # --------------------------------------------------------------------------------------

@@ -2,12 +2,16 @@
 
 Go clients (docker CLI `manifest --insecure`) try https first and fall back to http only
 when the reply bytes start with `HTTP/` ("server gave HTTP response to HTTPS client").
+
+In scale-out mode these go to a wharf node directly (``direct``), not to the nginx in front.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+
+from helpers import direct
 
 
 def client_hello() -> bytes:
@@ -47,16 +51,16 @@ def send_raw(port: int, payload: bytes) -> bytes:
 
 
 def test_tls_client_hello_gets_http_400(wharf):
-    reply = send_raw(wharf.port, client_hello())
+    reply = send_raw(direct(wharf).port, client_hello())
     assert reply.startswith(b"HTTP/1.1 400"), f"reply to a ClientHello: {reply[:200]!r}"
 
 
 def test_minimal_tls_record_gets_http_400(wharf):
-    reply = send_raw(wharf.port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64)
+    reply = send_raw(direct(wharf).port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64)
     assert reply.startswith(b"HTTP/1.1 400"), f"reply: {reply[:200]!r}"
 
 
 def test_server_still_healthy_after_garbage(wharf):
-    send_raw(wharf.port, client_hello())
-    reply = send_raw(wharf.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    send_raw(direct(wharf).port, client_hello())
+    reply = send_raw(direct(wharf).port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
