@@ -32,7 +32,8 @@ step "cargo test"
 cargo test --workspace
 
 step "cargo test: the router tests again, on PostgreSQL + S3"
-WHARF_TEST_BACKEND=scale cargo test -p wharf --tests
+# (--workspace keeps the features of the run above, so nothing is rebuilt)
+WHARF_TEST_BACKEND=scale cargo test --workspace --test registry_api --test hub_api --test web
 
 step "cargo build --release -p wharf"
 cargo build --release -p wharf

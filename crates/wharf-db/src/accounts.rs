@@ -101,6 +101,7 @@ impl Db {
             return Err(DbError::NameTaken(name.to_owned()));
         }
         claim_namespace(&mut tx, name, "user", now).await?;
+        // A concurrent sign-up with the same email passes the check above and loses here.
         let id = sqlx::query("INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(name)
             .bind(email)
@@ -108,8 +109,14 @@ impl Db {
             .bind(is_admin as i64)
             .bind(now)
             .fetch_one(&mut *tx)
-            .await?
-            .get(0);
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => {
+                    DbError::NameTaken(name.to_owned())
+                }
+                _ => DbError::Sqlx(e),
+            })?
+            .try_get(0)?;
         tx.commit().await?;
         Ok(id)
     }

@@ -83,19 +83,46 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// `url` with its password replaced by `***`, for messages and logs.
+/// `url` with its password replaced by `***`, for messages and logs: the user-info part
+/// (up to the last `@` before any `?` or `#`, so a password may hold `/` or `@`) and any
+/// `password=` query parameter.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (before_query, query) = rest.split_at(end);
+    let rest = match before_query.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = before_query.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***{host}"),
+                None => before_query.to_owned(),
+            }
+        }
+        None => before_query.to_owned(),
+    };
+    let query: Vec<String> = query
+        .split_inclusive(['?', '&'])
+        .map(|part| {
+            let lower = part.to_ascii_lowercase();
+            let body = lower.trim_start_matches(['?', '&']);
+            if body.starts_with("password=") {
+                let lead = if part.starts_with('?') {
+                    "?"
+                } else if part.starts_with('&') {
+                    "&"
+                } else {
+                    ""
+                };
+                let tail = if part.ends_with('&') { "&" } else { "" };
+                format!("{lead}password=***{tail}")
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect();
+    format!("{scheme}://{rest}{}", query.concat())
 }
 
 type ConnectFuture<'c> =
@@ -261,5 +288,31 @@ impl Db {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_survive_redaction() {
+        assert_eq!(
+            redact_url("postgres://u:p@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact_url("postgres://u:ab/c@d@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=s3cret&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?password=x"),
+            "postgres://h/db?password=***"
+        );
     }
 }

@@ -101,6 +101,23 @@ impl Db {
         row.map(|r| Ok(r.try_get(0)?)).transpose()
     }
 
+    /// Ends a session only if it is still idle since `before` (a request on another node may
+    /// have just moved it); returns its storage state when it was ended.
+    pub async fn upload_delete_idle(
+        &self,
+        id: &UploadId,
+        before: i64,
+    ) -> Result<Option<Option<String>>, DbError> {
+        let row = sqlx::query(
+            "DELETE FROM uploads WHERE id = $1 AND updated_at < $2 RETURNING store_state",
+        )
+        .bind(id.as_str())
+        .bind(before)
+        .fetch_optional(&self.write)
+        .await?;
+        row.map(|r| Ok(r.try_get(0)?)).transpose()
+    }
+
     /// Sessions not touched since `before` (seconds since the epoch), at most `limit`.
     pub async fn uploads_idle_since(
         &self,

@@ -132,9 +132,14 @@ impl Registry {
                     got: offset,
                 });
             }
-            self.store
+            // The progress is recorded; garbage left here is removed with the session.
+            if let Err(e) = self
+                .store
                 .upload_cleanup(id, chunk.store_state.as_deref(), previous.as_deref())
-                .await?;
+                .await
+            {
+                tracing::warn!(upload = %id, "could not remove the previous upload tail: {e}");
+            }
         }
         Ok(chunk.len)
     }
@@ -250,27 +255,45 @@ impl Registry {
     ) -> Result<Finished> {
         let size = chunk.len;
         let state = chunk.store_state.as_deref();
-        let actual = match chunk.hasher {
-            Some(h) if h.algorithm() == digest.algorithm() => h.finish(),
-            _ => {
-                self.store
-                    .upload_digest(id, size, state, chunk.held.clone(), digest.algorithm())
-                    .await?
-            }
-        };
-        if &actual != digest {
-            return Err(RegistryError::DigestInvalid(format!(
+        let mismatch = |actual: &Digest| {
+            RegistryError::DigestInvalid(format!(
                 "the uploaded content ({size} bytes) has digest {actual}, not {digest}; nothing was stored"
-            )));
+            ))
+        };
+        // The streamed hash covers exactly the recorded bytes plus this request's; without it
+        // (another algorithm, or a session saved without one) the store verifies.
+        let streamed = match chunk.hasher {
+            Some(h) if h.algorithm() == digest.algorithm() => Some(h.finish()),
+            _ => None,
+        };
+        if let Some(actual) = &streamed
+            && actual != digest
+        {
+            return Err(mismatch(actual));
         }
         let repo_id = self
             .repo_id(repo)
             .await?
             .ok_or_else(|| RegistryError::BlobUploadUnknown(id.to_string()))?;
-        // Order: validate → move → link → remove session.
-        self.store
-            .upload_commit(id, size, state, chunk.held, digest)
-            .await?;
+        // Order: validate → move → link → remove session. A blob already stored is never
+        // written again: the upload's bytes are only released.
+        if streamed.is_some() && self.db.blob_size(digest).await? == Some(size) {
+            self.store.upload_delete(id, state).await?;
+        } else {
+            let placed = self
+                .store
+                .upload_commit(id, size, state, chunk.held, digest, streamed.is_none())
+                .await;
+            if let Err(wharf_storage::StorageError::DigestMismatch(actual)) = &placed {
+                // The store may have had to assemble the bytes to hash them: the session
+                // cannot go on. End it.
+                if let Some(state) = self.db.upload_delete(id).await? {
+                    let _ = self.store.upload_delete(id, state.as_deref()).await;
+                }
+                return Err(mismatch(actual));
+            }
+            placed?;
+        }
         self.db
             .commit_blob(repo_id, digest, size, Some((id, recorded)))
             .await?;
@@ -320,7 +343,7 @@ impl Registry {
             }
             for id in &idle {
                 let _guard = self.uploads.lock(id).lock().await;
-                if let Some(state) = self.db.upload_delete(id).await? {
+                if let Some(state) = self.db.upload_delete_idle(id, cutoff).await? {
                     self.store.upload_delete(id, state.as_deref()).await?;
                     removed += 1;
                 }

@@ -76,6 +76,10 @@ impl FsStore {
         .await
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors BlobStore::upload_append, one argument per part of the request"
+    )]
     pub(crate) async fn upload_append(
         &self,
         id: &UploadId,
@@ -84,6 +88,7 @@ impl FsStore {
         hasher: Option<Hasher>,
         limit: u64,
         size_hint: Option<u64>,
+        last: bool,
     ) -> Result<Appended, StorageError> {
         let path = self.upload_path(id);
         let id = id.clone();
@@ -130,9 +135,12 @@ impl FsStore {
                     len += chunk.len() as u64;
                 }
                 out.flush().map_err(io_err(&path))?;
-                // No fsync here: progress is not a promise. The commit fsyncs before the
-                // rename, and after a restart the digest is recomputed from disk, so bytes a
-                // power loss damaged can never become a blob.
+                // The caller records the running hash of these bytes next, and a later request
+                // trusts it instead of re-reading them: they must be on disk first. (The last
+                // chunk of an upload is synced by the commit, before its rename.)
+                if !last && len > offset {
+                    out.get_ref().sync_data().map_err(io_err(&path))?;
+                }
                 Ok((len, inline_hasher))
             });
         let (hash_tx, hash_task) = match threaded_hasher {

@@ -27,6 +27,8 @@ pub enum StorageError {
     BlobMissing(Digest),
     #[error("the request body ended early or could not be read: {0}")]
     Body(std::io::Error),
+    #[error("the uploaded content has digest {0}")]
+    DigestMismatch(Digest),
     #[error("upload is larger than the limit of {0} bytes")]
     TooLarge(u64),
     #[error("object storage failed {what}: {message}")]
@@ -48,7 +50,7 @@ pub struct Appended {
     pub hasher: Option<Hasher>,
     pub state: Option<String>,
     /// Bytes the store did not write because the append was the last (`last: true`): pass
-    /// them to `upload_commit` or `upload_digest`.
+    /// them to `upload_commit`.
     pub held: Option<Bytes>,
 }
 
@@ -92,7 +94,7 @@ impl BlobStore {
     ) -> Result<Appended, StorageError> {
         match self {
             Self::Fs(s) => {
-                s.upload_append(id, offset, body, hasher, limit, size_hint)
+                s.upload_append(id, offset, body, hasher, limit, size_hint, last)
                     .await
             }
             Self::S3(s) => {
@@ -116,24 +118,10 @@ impl BlobStore {
         }
     }
 
-    /// Hashes the first `len` bytes of the upload from storage (for an algorithm other than
-    /// the streamed one, or a session without a saved hash).
-    pub async fn upload_digest(
-        &self,
-        id: &UploadId,
-        len: u64,
-        state: Option<&str>,
-        held: Option<Bytes>,
-        algorithm: wharf_oci::DigestAlgorithm,
-    ) -> Result<Digest, StorageError> {
-        match self {
-            Self::Fs(s) => s.upload_digest(id, len, algorithm).await,
-            Self::S3(s) => s.upload_digest(id, len, state, held, algorithm).await,
-        }
-    }
-
-    /// Moves the first `len` verified bytes of the upload to the blob's content address,
-    /// durably. Idempotent: committing the same content twice is harmless.
+    /// Moves the first `len` bytes of the upload to the blob's content address, durably.
+    /// The caller has verified them (a streamed hash) or asks for `verify`: then the store
+    /// hashes them first and answers `DigestMismatch` without placing anything. Idempotent:
+    /// committing the same content twice is harmless.
     pub async fn upload_commit(
         &self,
         id: &UploadId,
@@ -141,10 +129,19 @@ impl BlobStore {
         state: Option<&str>,
         held: Option<Bytes>,
         digest: &Digest,
+        verify: bool,
     ) -> Result<(), StorageError> {
         match self {
-            Self::Fs(s) => s.upload_commit(id, len, digest).await,
-            Self::S3(s) => s.upload_commit(id, len, state, held, digest).await,
+            Self::Fs(s) => {
+                if verify {
+                    let actual = s.upload_digest(id, len, digest.algorithm()).await?;
+                    if &actual != digest {
+                        return Err(StorageError::DigestMismatch(actual));
+                    }
+                }
+                s.upload_commit(id, len, digest).await
+            }
+            Self::S3(s) => s.upload_commit(id, len, state, held, digest, verify).await,
         }
     }
 

@@ -296,10 +296,14 @@ impl S3Store {
         }
         match &st.tail {
             Some(name) => {
-                let bytes = self
-                    .read_all(&self.upload_key(id, name))
-                    .await
-                    .map_err(|_| StorageError::UploadMissing(id.clone()))?;
+                let key = self.upload_key(id, name);
+                let bytes = match self.store.get(&key).await {
+                    Ok(r) => r.bytes().await.map_err(s3_err(format!("reading {key}")))?,
+                    Err(object_store::Error::NotFound { .. }) => {
+                        return Err(StorageError::UploadMissing(id.clone()));
+                    }
+                    Err(e) => return Err(s3_err(format!("reading {key}"))(e)),
+                };
                 if bytes.len() as u64 != st.tail_len {
                     return Err(StorageError::UploadMissing(id.clone()));
                 }
@@ -327,6 +331,13 @@ impl S3Store {
         if st.len() != offset {
             return Err(StorageError::UploadMissing(id.clone()));
         }
+        // A multipart upload this request starts is aborted unless the request succeeds
+        // (an error, or the client going away and the request being dropped).
+        let mut created = AbortOnDrop {
+            store: self.store.clone(),
+            key: self.upload_key(id, "data"),
+            mp: None,
+        };
         let ps = st.ps as usize;
         let mut buf = BytesMut::new();
         let mut len = offset;
@@ -364,6 +375,7 @@ impl S3Store {
                                 "starting a multipart upload at {data_key}"
                             )))?;
                         st.mp = Some(mp.clone());
+                        created.mp = Some(mp.clone());
                         mp
                     }
                 };
@@ -414,6 +426,9 @@ impl S3Store {
             }
             None
         };
+        // From here the caller owns the multipart upload through the state it records (and
+        // releases it with `upload_cleanup` if it cannot record it).
+        created.mp = None;
         Ok(Appended {
             len,
             hasher,
@@ -438,13 +453,9 @@ impl S3Store {
         let Some(mp) = &st.mp else {
             return Ok(Finalized::Small(self.tail(id, &st, held).await?));
         };
+        // Always completed from the recorded parts and this request's bytes: an object left at
+        // `data` by an earlier attempt is never trusted.
         let data_key = self.upload_key(id, "data");
-        // An earlier finish (or a digest check) may have completed it already.
-        if let Ok(meta) = self.store.head(&data_key).await
-            && meta.size == len
-        {
-            return Ok(Finalized::Object(data_key));
-        }
         let mut parts: Vec<PartId> = st
             .parts
             .iter()
@@ -470,32 +481,9 @@ impl S3Store {
         Ok(Finalized::Object(data_key))
     }
 
-    pub(crate) async fn upload_digest(
-        &self,
-        id: &UploadId,
-        len: u64,
-        state: Option<&str>,
-        held: Option<Bytes>,
-        algorithm: DigestAlgorithm,
-    ) -> Result<Digest, StorageError> {
-        let mut h = Hasher::new(algorithm);
-        match self.finalize(id, len, state, held).await? {
-            Finalized::Small(bytes) => h.update(&bytes),
-            Finalized::Object(key) => {
-                let mut stream = self
-                    .store
-                    .get(&key)
-                    .await
-                    .map_err(s3_err(format!("reading {key}")))?
-                    .into_stream();
-                while let Some(chunk) = stream.next().await {
-                    h.update(&chunk.map_err(s3_err(format!("reading {key}")))?);
-                }
-            }
-        }
-        Ok(h.finish())
-    }
-
+    /// Places the upload's first `len` bytes at `digest`'s key. With `verify`, hashes them
+    /// first and places nothing when they do not match (the upload's bytes are then removed:
+    /// its multipart upload is complete and cannot be continued).
     pub(crate) async fn upload_commit(
         &self,
         id: &UploadId,
@@ -503,16 +491,32 @@ impl S3Store {
         state: Option<&str>,
         held: Option<Bytes>,
         digest: &Digest,
+        verify: bool,
     ) -> Result<(), StorageError> {
         let to = self.blob_key(digest);
         match self.finalize(id, len, state, held).await? {
             Finalized::Small(bytes) => {
+                if verify {
+                    let mut h = Hasher::new(digest.algorithm());
+                    h.update(&bytes);
+                    let actual = h.finish();
+                    if &actual != digest {
+                        return Err(StorageError::DigestMismatch(actual));
+                    }
+                }
                 self.store
                     .put(&to, PutPayload::from_bytes(bytes))
                     .await
                     .map_err(s3_err(format!("writing {to}")))?;
             }
             Finalized::Object(key) => {
+                if verify {
+                    let actual = self.hash_object(&key, digest.algorithm()).await?;
+                    if &actual != digest {
+                        self.remove_upload_objects(id).await?;
+                        return Err(StorageError::DigestMismatch(actual));
+                    }
+                }
                 // Server-side copy; on Garage it only links the data blocks.
                 self.store
                     .copy(&key, &to)
@@ -522,6 +526,24 @@ impl S3Store {
         }
         // The blob is in place; what remains of the upload is garbage.
         self.remove_upload_objects(id).await
+    }
+
+    async fn hash_object(
+        &self,
+        key: &Path,
+        algorithm: DigestAlgorithm,
+    ) -> Result<Digest, StorageError> {
+        let mut h = Hasher::new(algorithm);
+        let mut stream = self
+            .store
+            .get(key)
+            .await
+            .map_err(s3_err(format!("reading {key}")))?
+            .into_stream();
+        while let Some(chunk) = stream.next().await {
+            h.update(&chunk.map_err(s3_err(format!("reading {key}")))?);
+        }
+        Ok(h.finish())
     }
 
     /// Deletes what `drop` references and `keep` does not: after the database recorded `keep`
@@ -692,4 +714,26 @@ impl S3Store {
 enum Finalized {
     Small(Bytes),
     Object(Path),
+}
+
+/// Aborts a multipart upload when dropped armed (`mp` set).
+struct AbortOnDrop {
+    store: Arc<AmazonS3>,
+    key: Path,
+    mp: Option<String>,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(mp) = self.mp.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let (store, key) = (self.store.clone(), self.key.clone());
+            rt.spawn(async move {
+                if let Err(e) = store.abort_multipart(&key, &mp).await {
+                    tracing::warn!(%key, "could not abort an unfinished multipart upload: {e}");
+                }
+            });
+        }
+    }
 }

@@ -90,16 +90,19 @@ async fn suite(store: BlobStore) {
         .upload_cleanup(&u, b.state.as_deref(), a.state.as_deref())
         .await
         .unwrap();
-    // The same digest computed from storage, as for a session without a saved hash.
-    assert_eq!(
-        store
-            .upload_digest(&u, 11, b.state.as_deref(), None, DigestAlgorithm::Sha256)
-            .await
-            .unwrap(),
-        expected
+    // Without a streamed hash the store verifies, and places nothing on a mismatch.
+    let wrong = Digest::sha256_of(b"something else");
+    let err = store
+        .upload_commit(&u, 11, b.state.as_deref(), None, &wrong, true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StorageError::DigestMismatch(d) if *d == expected),
+        "{err}"
     );
+    assert_eq!(store.blob_size(&wrong).await.unwrap(), None);
     store
-        .upload_commit(&u, 11, b.state.as_deref(), None, &expected)
+        .upload_commit(&u, 11, b.state.as_deref(), None, &expected, true)
         .await
         .unwrap();
     assert_eq!(store.blob_size(&expected).await.unwrap(), Some(11));
@@ -139,11 +142,14 @@ async fn suite(store: BlobStore) {
     )
     .await;
     assert_eq!(c.len, 6);
-    let d = store
-        .upload_digest(&u2, 6, c.state.as_deref(), None, DigestAlgorithm::Sha256)
+    let err = store
+        .upload_commit(&u2, 6, c.state.as_deref(), None, &wrong, true)
         .await
-        .unwrap();
-    assert_eq!(d, Digest::sha256_of(b"abcdef"));
+        .unwrap_err();
+    assert!(
+        matches!(&err, StorageError::DigestMismatch(d) if *d == Digest::sha256_of(b"abcdef")),
+        "{err}"
+    );
 
     // An append past what storage holds means the session's bytes are gone.
     let err = store
@@ -215,7 +221,7 @@ async fn suite(store: BlobStore) {
         .await
         .unwrap();
     store
-        .upload_commit(&u3, 11, last.state.as_deref(), last.held, &expected)
+        .upload_commit(&u3, 11, last.state.as_deref(), last.held, &expected, false)
         .await
         .unwrap();
     assert_eq!(read_all(&store, &expected, None).await, b"hello world");
@@ -327,7 +333,7 @@ async fn s3_upload_continues_on_another_node() {
     assert_eq!(s3.len, data.len() as u64);
     let d = s3.hasher.unwrap().finish();
     assert_eq!(d, Digest::sha256_of(&data));
-    b.upload_commit(&u, s3.len, s3.state.as_deref(), s3.held, &d)
+    b.upload_commit(&u, s3.len, s3.state.as_deref(), s3.held, &d, false)
         .await
         .unwrap();
     assert_eq!(read_all(&a, &d, None).await, data);
@@ -371,7 +377,7 @@ async fn large_blob_streams_without_buffering_whole() {
     assert_eq!(a.len, 32 << 20);
     let d = a.hasher.unwrap().finish();
     store
-        .upload_commit(&u, a.len, None, None, &d)
+        .upload_commit(&u, a.len, None, None, &d, false)
         .await
         .unwrap();
     let mut s = store.blob_read(&d, None).await.unwrap();

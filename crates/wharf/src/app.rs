@@ -105,6 +105,16 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<(Db, BlobStore)> {
                 )
             })?,
     };
+    if config.shared_database()
+        && !config
+            .storage
+            .as_deref()
+            .is_some_and(|s| s.starts_with("s3://"))
+    {
+        tracing::warn!(
+            "the database is PostgreSQL but blobs are in a local directory: other nodes cannot serve them; use --storage s3://… for several nodes"
+        );
+    }
     let store = match (config.s3_config()?, &config.storage) {
         (Some(s3), Some(url)) => BlobStore::S3(
             S3Store::open(s3).with_context(|| format!("storage {url}: cannot configure it"))?,

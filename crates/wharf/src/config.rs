@@ -180,7 +180,16 @@ impl Config {
         }
         if let Some(st) = &self.storage {
             if st.starts_with("s3://") {
-                self.s3_config()?;
+                if let Some(c) = self.s3_config()?
+                    && c.part_size.saturating_mul(10_000) < self.max_blob_bytes
+                {
+                    anyhow::bail!(
+                        "storage: part_size={} allows blobs of at most {} bytes (S3 takes 10000 parts), less than max_blob_bytes={}; raise part_size or lower max_blob_bytes",
+                        c.part_size,
+                        c.part_size * 10_000,
+                        self.max_blob_bytes
+                    );
+                }
             } else if st.contains("://") {
                 anyhow::bail!(
                     "storage {st:?} must be s3://BUCKET/PREFIX?endpoint=URL or a directory (--storage, WHARF_STORAGE)"

@@ -949,3 +949,54 @@ async fn many_clients_pushing_the_same_blob_all_succeed() {
         data.as_slice()
     );
 }
+
+/// A finish the store must verify itself (a digest algorithm other than the streamed
+/// SHA-256) that fails ends the session, and nothing an attempt assembled is ever trusted
+/// later: a blob already stored keeps its bytes.
+#[tokio::test]
+async fn a_failed_verified_finish_ends_the_session_and_stored_blobs_keep_their_bytes() {
+    use sha2::Digest as _;
+    let app = TestApp::new().await;
+    // Larger than one S3 part (8 MiB), so the scale-out run assembles a multipart upload.
+    let content: Vec<u8> = (0..(8u32 << 20) + 100).map(|i| (i % 253) as u8).collect();
+    let d = app.push_blob("me/app", &content).await;
+
+    let start = app
+        .req(
+            Method::POST,
+            "/v2/me/app/blobs/uploads/",
+            &[],
+            Body::empty(),
+        )
+        .await;
+    let loc = start.header("location").unwrap().to_owned();
+    let first = content[..8 << 20].to_vec();
+    let r = app.req(Method::PATCH, &loc, &[], first).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let sha512 = format!("sha512:{}", hex::encode(sha2::Sha512::digest(b"not it")));
+    let r = app
+        .req(
+            Method::PUT,
+            &format!("{loc}?digest={sha512}"),
+            &[],
+            vec![0u8; 100],
+        )
+        .await;
+    assert_eq!(r.code(), "DIGEST_INVALID", "{}", r.message());
+    // The session is over: finishing it "correctly" now cannot reuse what was assembled.
+    let r = app
+        .req(
+            Method::PUT,
+            &format!("{loc}?digest={d}"),
+            &[],
+            content[8 << 20..].to_vec(),
+        )
+        .await;
+    assert_eq!(r.code(), "BLOB_UPLOAD_UNKNOWN", "{}", r.message());
+    let got = app.get(&format!("/v2/me/app/blobs/{d}")).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert!(
+        got.body.as_ref() == content.as_slice(),
+        "the stored blob kept its bytes"
+    );
+}

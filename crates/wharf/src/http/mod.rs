@@ -30,7 +30,7 @@ pub(crate) fn client_ip(
     state: &AppState,
     req: &axum::extract::Request,
 ) -> Option<std::net::IpAddr> {
-    let peer = req.extensions().get::<ClientAddr>()?.0.ip();
+    let peer = req.extensions().get::<ClientAddr>()?.0.ip().to_canonical();
     if !state.trusted_proxies.contains(&peer) {
         return Some(peer);
     }
@@ -41,6 +41,7 @@ pub(crate) fn client_ip(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .map(|a| a.to_canonical())
         .collect::<Vec<_>>();
     Some(
         forwarded
