@@ -344,9 +344,22 @@ class PgDatabase:
         return self
 
     def drop(self) -> None:
-        if self.created:
-            psql(self.admin_url, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-            self.created = False
+        if not self.created:
+            return
+        # The nodes are stopped by now. A plain DROP also cancels an autovacuum worker on the
+        # database, which WITH (FORCE) may not terminate without superuser rights; FORCE is
+        # the fallback for a connection a test left open.
+        last = None
+        for sql in (f'DROP DATABASE IF EXISTS "{self.name}"', f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)',
+                    f'DROP DATABASE IF EXISTS "{self.name}"'):
+            try:
+                psql(self.admin_url, sql)
+                self.created = False
+                return
+            except Exception as e:  # noqa: BLE001
+                last = e
+                time.sleep(1)
+        raise last
 
 
 def psql(url: str, sql: str, timeout: float = 60) -> str:

@@ -337,7 +337,8 @@ async fn fresh_postgres() -> Option<(String, impl AsyncFnOnce())> {
     let (prefix, _) = base.rsplit_once('/').unwrap();
     let url = format!("{prefix}/{name}");
     let drop_it = async move || {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        // The pools are closed by now; a plain DROP also cancels autovacuum on the database.
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
             .execute(&mut admin)
             .await
             .unwrap();
