@@ -98,9 +98,9 @@ impl Hub {
             )));
         }
         let label = label.trim();
-        if label.is_empty() || label.chars().count() > 100 {
+        if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
             return Err(HubError::InvalidInput(
-                "a token label is 1 to 100 characters".into(),
+                "a token label is 1 to 100 printable characters".into(),
             ));
         }
         if expires_in_days.is_some_and(|d| d == 0 || d > 3650) {

@@ -90,6 +90,7 @@ impl Hub {
         validate_account_name(name)?;
         let email = email.trim();
         if email.len() > 254
+            || email.chars().any(|c| c.is_control() || c.is_whitespace())
             || !email.contains('@')
             || email.starts_with('@')
             || email.ends_with('@')

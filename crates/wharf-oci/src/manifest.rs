@@ -228,6 +228,15 @@ pub fn parse_manifest(
             }
         }
     };
+    // Stored and served as text on every database: a media type, not arbitrary bytes.
+    if let Some(t) = &parsed.artifact_type
+        && (t.is_empty() || t.len() > 255 || t.chars().any(|c| c.is_control() || c == ' '))
+    {
+        return Err(ManifestError::Field(format!(
+            "artifactType (or the config's mediaType) {:?} is not a media type such as application/vnd.example+json",
+            t.chars().take(100).collect::<String>()
+        )));
+    }
     for d in parsed
         .config
         .iter()
@@ -311,6 +320,11 @@ mod tests {
         assert!(matches!(
             parse_manifest(None, &big),
             Err(ManifestError::TooLarge(_))
+        ));
+        let nul = image(r#""artifactType":"application/x\u0000y","#);
+        assert!(matches!(
+            parse_manifest(None, nul.as_bytes()),
+            Err(ManifestError::Field(_))
         ));
         let bad_digest = image("").replace(D, "sha256:abc");
         assert!(matches!(
