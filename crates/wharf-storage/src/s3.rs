@@ -30,8 +30,10 @@ use crate::{Appended, ByteStream, StorageError};
 
 /// The smallest part S3 accepts (except the last).
 const MIN_PART: u64 = 5 << 20;
-/// Parts uploaded at once per upload; with `part_size` this bounds an upload's memory.
+/// Parts uploaded at once per upload.
 const PARTS_IN_FLIGHT: usize = 2;
+/// Buffers up to this size (small blobs, tails) need no share of `part_memory`.
+const SMALL_BUFFER: usize = 1 << 20;
 
 /// Where and how to reach the bucket.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,6 +54,10 @@ pub struct S3Config {
     pub part_size: u64,
     /// When set, blob downloads are answered with a redirect to a URL presigned for this long.
     pub redirect: Option<Duration>,
+    /// Bytes of part buffers all uploads on this node may hold at once; an upload whose
+    /// buffer grows past `SMALL_BUFFER` waits for its share (back-pressure on its client)
+    /// instead of growing the node's memory with the number of concurrent pushes.
+    pub part_memory: u64,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -69,12 +75,13 @@ impl std::fmt::Debug for S3Config {
             .field("path_style", &self.path_style)
             .field("part_size", &self.part_size)
             .field("redirect", &self.redirect)
+            .field("part_memory", &self.part_memory)
             .finish()
     }
 }
 
 impl S3Config {
-    /// Parses `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=true|false&part_size=BYTES&redirect_secs=N]`.
+    /// Parses `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=true|false&part_size=BYTES&part_memory=BYTES&redirect_secs=N]`.
     /// Credentials are not part of the URL (they would end up in logs); the caller adds them.
     pub fn from_url(url: &str) -> Result<Self, String> {
         let rest = url.strip_prefix("s3://").ok_or_else(|| {
@@ -109,6 +116,7 @@ impl S3Config {
             path_style: false,
             part_size: 8 << 20,
             redirect: None,
+            part_memory: 128 << 20,
         };
         let mut path_style = None;
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -131,13 +139,16 @@ impl S3Config {
                     }
                     config.part_size = n;
                 }
+                "part_memory" => {
+                    config.part_memory = value.parse().map_err(|_| bad("a number of bytes"))?;
+                }
                 "redirect_secs" => {
                     let n: u64 = value.parse().map_err(|_| bad("a number of seconds"))?;
                     config.redirect = (n > 0).then(|| Duration::from_secs(n.min(7 * 24 * 3600)));
                 }
                 _ => {
                     return Err(format!(
-                        "storage {url:?}: unknown parameter {key:?} (known: endpoint, region, path_style, part_size, redirect_secs)"
+                        "storage {url:?}: unknown parameter {key:?} (known: endpoint, region, path_style, part_size, part_memory, redirect_secs)"
                     ));
                 }
             }
@@ -181,6 +192,8 @@ impl UploadState {
 pub struct S3Store {
     store: Arc<AmazonS3>,
     config: S3Config,
+    /// One permit per part-sized buffer this node may hold (see `S3Config::part_memory`).
+    part_memory: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for S3Store {
@@ -230,9 +243,11 @@ impl S3Store {
             what: format!("configuring bucket {:?}", config.bucket),
             message: e.to_string(),
         })?;
+        let permits = (config.part_memory / config.part_size).max(1) as usize;
         Ok(Self {
             store: Arc::new(store),
             config,
+            part_memory: Arc::new(tokio::sync::Semaphore::new(permits)),
         })
     }
 
@@ -344,6 +359,7 @@ impl S3Store {
         let mut started = false;
         let mut in_flight = FuturesOrdered::new();
         let mut etags = Vec::new();
+        let mut permit: Option<tokio::sync::OwnedSemaphorePermit> = None;
         let data_key = self.upload_key(id, "data");
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(StorageError::Body)?;
@@ -362,8 +378,19 @@ impl S3Store {
                 h.update(&chunk);
             }
             buf.extend_from_slice(&chunk);
+            if permit.is_none() && buf.len() > SMALL_BUFFER {
+                permit = Some(
+                    self.part_memory
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the part memory semaphore is never closed"),
+                );
+            }
             while buf.len() >= ps {
                 let part = buf.split_to(ps).freeze();
+                // The part's share of memory is released when it is written.
+                let share = permit.take();
                 let mp = match &st.mp {
                     Some(mp) => mp.clone(),
                     None => {
@@ -382,21 +409,25 @@ impl S3Store {
                 let idx = st.parts.len() + etags.len() + in_flight.len();
                 let store = self.store.clone();
                 let key = data_key.clone();
-                in_flight.push_back(async move {
-                    store
+                // A task of its own: it must finish (and release its share of memory) even
+                // while this request waits for the share of its next buffer.
+                in_flight.push_back(tokio::spawn(async move {
+                    let written = store
                         .put_part(&key, &mp, idx, PutPayload::from_bytes(part))
                         .await
-                        .map_err(s3_err(format!("writing part {} of {key}", idx + 1)))
-                });
+                        .map_err(s3_err(format!("writing part {} of {key}", idx + 1)));
+                    drop(share);
+                    written
+                }));
                 if in_flight.len() >= PARTS_IN_FLIGHT
                     && let Some(done) = in_flight.next().await
                 {
-                    etags.push(done?);
+                    etags.push(joined(done)?);
                 }
             }
         }
         while let Some(done) = in_flight.next().await {
-            etags.push(done?);
+            etags.push(joined(done)?);
         }
         if !started {
             // Nothing came: the upload is as it was.
@@ -709,6 +740,16 @@ impl S3Store {
         }
         Ok(())
     }
+}
+
+/// A part-writing task's result.
+fn joined(
+    done: Result<Result<PartId, StorageError>, tokio::task::JoinError>,
+) -> Result<PartId, StorageError> {
+    done.map_err(|e| StorageError::S3 {
+        what: "writing a part".into(),
+        message: e.to_string(),
+    })?
 }
 
 enum Finalized {

@@ -251,10 +251,14 @@ async fn suite(store: BlobStore) {
 /// An S3 store on the bucket the `WHARF_TEST_S3_*` variables name, under a fresh prefix; or
 /// `None` (the test is skipped) when they are unset.
 fn s3_store(part_size: u64) -> Option<BlobStore> {
+    s3_store_with(part_size, 128 << 20)
+}
+
+fn s3_store_with(part_size: u64, part_memory: u64) -> Option<BlobStore> {
     let var = |k: &str| std::env::var(format!("WHARF_TEST_S3_{k}")).ok();
     let (endpoint, bucket) = (var("ENDPOINT")?, var("BUCKET")?);
     let mut c = S3Config::from_url(&format!(
-        "s3://{bucket}/wharf-test-{}?endpoint={endpoint}&region={}&part_size={part_size}",
+        "s3://{bucket}/wharf-test-{}?endpoint={endpoint}&region={}&part_size={part_size}&part_memory={part_memory}",
         uuid::Uuid::new_v4().simple(),
         var("REGION").unwrap_or_else(|| "garage".into()),
     ))
@@ -391,4 +395,57 @@ async fn large_blob_streams_without_buffering_whole() {
     }
     assert_eq!(n, 32 << 20);
     assert_eq!(h.finish(), d);
+}
+
+/// More uploads than the node's part memory has room for all finish: they wait for each
+/// other's parts to be written instead of holding more memory (or deadlocking).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_uploads_share_a_bounded_part_memory() {
+    // Room for two 5 MiB parts on the whole node; six uploads of 12 MiB each.
+    let Some(store) = s3_store_with(5 << 20, 10 << 20) else {
+        eprintln!("WHARF_TEST_S3_ENDPOINT is not set: S3 suite skipped");
+        return;
+    };
+    let mut tasks = Vec::new();
+    for n in 0..6u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let data: Vec<u8> = (0..12u32 << 20).map(|i| (i as u8) ^ n).collect();
+            let u = id(0x40 + n);
+            store.upload_create(&u).await.unwrap();
+            let chunks: Vec<&[u8]> = data.chunks(256 << 10).collect();
+            let a = store
+                .upload_append(
+                    &u,
+                    0,
+                    None,
+                    body(&chunks),
+                    Some(Hasher::new(DigestAlgorithm::Sha256)),
+                    1 << 30,
+                    None,
+                    true,
+                )
+                .await
+                .unwrap();
+            let d = a.hasher.unwrap().finish();
+            assert_eq!(d, Digest::sha256_of(&data));
+            store
+                .upload_commit(&u, a.len, a.state.as_deref(), a.held, &d, false)
+                .await
+                .unwrap();
+            (d, data)
+        }));
+    }
+    let done = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    })
+    .await
+    .expect("uploads sharing part memory finish");
+    for (d, data) in done {
+        assert_eq!(read_all(&store, &d, None).await, data);
+    }
 }
