@@ -377,18 +377,29 @@ impl S3Store {
             if let Some(h) = hasher.as_mut() {
                 h.update(&chunk);
             }
-            buf.extend_from_slice(&chunk);
-            if permit.is_none() && buf.len() > SMALL_BUFFER {
-                permit = Some(
-                    self.part_memory
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .expect("the part memory semaphore is never closed"),
-                );
-            }
-            while buf.len() >= ps {
-                let part = buf.split_to(ps).freeze();
+            let mut rest: &[u8] = &chunk;
+            while !rest.is_empty() {
+                if permit.is_none() && buf.len() + rest.len() > SMALL_BUFFER {
+                    permit = Some(
+                        self.part_memory
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .expect("the part memory semaphore is never closed"),
+                    );
+                    // From here the buffer is exactly one part: it never reallocates, and
+                    // the part sent holds no more memory than its bytes.
+                    let mut exact = BytesMut::with_capacity(ps);
+                    exact.extend_from_slice(&buf);
+                    buf = exact;
+                }
+                let take = (ps - buf.len()).min(rest.len());
+                buf.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if buf.len() < ps {
+                    continue;
+                }
+                let part = std::mem::take(&mut buf).freeze();
                 // The part's share of memory is released when it is written.
                 let share = permit.take();
                 let mp = match &st.mp {
