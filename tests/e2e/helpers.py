@@ -481,7 +481,8 @@ class Cluster:
     until scripts/backends.sh stop removes Garage's data)."""
 
     def __init__(self, base: Path, extra_args=(), n_nodes: int = 2, direct: bool = False,
-                 s3: S3Target | None = None, prefix: str | None = None, db: PgDatabase | None = None):
+                 s3: S3Target | None = None, prefix: str | None = None, db: PgDatabase | None = None,
+                 storage_params: str = ""):
         import uuid
 
         self.base = Path(base)
@@ -491,7 +492,7 @@ class Cluster:
         self.s3 = s3 or S3Target.from_env()
         self.prefix = prefix or f"e2e-{uuid.uuid4().hex[:12]}"
         self.db = db or PgDatabase()
-        self.storage = self.s3.storage_url(self.prefix)
+        self.storage = self.s3.storage_url(self.prefix) + storage_params
         self.nodes: list[Wharf] = []
         for i in range(n_nodes):
             d = self.base / f"node{i}"
