@@ -296,8 +296,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_data(data: DataArgs) -> anyhow::Result<wharf::AppState> {
-    let config = Config::load(
+/// The configuration the management commands use: the layers plus their flags.
+fn data_config(data: DataArgs) -> anyhow::Result<Config> {
+    Config::load(
         data.config.as_deref(),
         Overrides {
             data_dir: data.data_dir,
@@ -305,20 +306,15 @@ async fn open_data(data: DataArgs) -> anyhow::Result<wharf::AppState> {
             storage: data.storage,
             ..Overrides::default()
         },
-    )?;
-    App::open(&config).await
+    )
+}
+
+async fn open_data(data: DataArgs) -> anyhow::Result<wharf::AppState> {
+    App::open(&data_config(data)?).await
 }
 
 async fn check(data: DataArgs) -> anyhow::Result<()> {
-    let config = Config::load(
-        data.config.as_deref(),
-        Overrides {
-            data_dir: data.data_dir,
-            database: data.database,
-            storage: data.storage,
-            ..Overrides::default()
-        },
-    )?;
+    let config = data_config(data)?;
     let db_name = match &config.database {
         Some(url) => wharf_db::redact_url(url),
         None => format!("sqlite://{}", config.data_dir.join("wharf.db").display()),
