@@ -91,28 +91,19 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Ends a session; returns its storage state when it existed (so the caller can release
-    /// what storage holds for it).
-    pub async fn upload_delete(&self, id: &UploadId) -> Result<Option<Option<String>>, DbError> {
-        let row = sqlx::query("DELETE FROM uploads WHERE id = $1 RETURNING store_state")
-            .bind(id.as_str())
-            .fetch_optional(&self.write)
-            .await?;
-        row.map(|r| Ok(r.try_get(0)?)).transpose()
-    }
-
-    /// Ends a session only if it is still idle since `before` (a request on another node may
-    /// have just moved it); returns its storage state when it was ended.
-    pub async fn upload_delete_idle(
+    /// Ends a session, or with `idle_before` only one still idle since then (a request on
+    /// another node may have just moved it); returns its storage state when it was ended, so
+    /// the caller can release what storage holds for it.
+    pub async fn upload_delete(
         &self,
         id: &UploadId,
-        before: i64,
+        idle_before: Option<i64>,
     ) -> Result<Option<Option<String>>, DbError> {
         let row = sqlx::query(
-            "DELETE FROM uploads WHERE id = $1 AND updated_at < $2 RETURNING store_state",
+            "DELETE FROM uploads WHERE id = $1 AND ($2 IS NULL OR updated_at < $2) RETURNING store_state",
         )
         .bind(id.as_str())
-        .bind(before)
+        .bind(idle_before)
         .fetch_optional(&self.write)
         .await?;
         row.map(|r| Ok(r.try_get(0)?)).transpose()

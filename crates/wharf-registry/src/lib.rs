@@ -184,6 +184,10 @@ impl Registry {
     /// Where the client may download the blob directly (a presigned object-store URL), when
     /// storage is configured to redirect downloads; after the repository check.
     pub async fn blob_redirect(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>> {
+        if !self.store.redirects() {
+            // Most stores serve through wharf: no second lookup on the pull path.
+            return Ok(None);
+        }
         self.blob_stat(repo, digest).await?;
         Ok(self.store.blob_url(digest).await?)
     }

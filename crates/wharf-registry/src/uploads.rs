@@ -287,7 +287,7 @@ impl Registry {
             if let Err(wharf_storage::StorageError::DigestMismatch(actual)) = &placed {
                 // The store may have had to assemble the bytes to hash them: the session
                 // cannot go on. End it.
-                if let Some(state) = self.db.upload_delete(id).await? {
+                if let Some(state) = self.db.upload_delete(id, None).await? {
                     let _ = self.store.upload_delete(id, state.as_deref()).await;
                 }
                 return Err(mismatch(actual));
@@ -325,7 +325,7 @@ impl Registry {
     pub async fn upload_cancel(&self, repo: &RepoName, id: &UploadId) -> Result<()> {
         let _guard = self.uploads.lock(id).lock().await;
         self.session(repo, id).await?;
-        if let Some(state) = self.db.upload_delete(id).await? {
+        if let Some(state) = self.db.upload_delete(id, None).await? {
             self.store.upload_delete(id, state.as_deref()).await?;
         }
         Ok(())
@@ -343,7 +343,7 @@ impl Registry {
             }
             for id in &idle {
                 let _guard = self.uploads.lock(id).lock().await;
-                if let Some(state) = self.db.upload_delete_idle(id, cutoff).await? {
+                if let Some(state) = self.db.upload_delete(id, Some(cutoff)).await? {
                     self.store.upload_delete(id, state.as_deref()).await?;
                     removed += 1;
                 }

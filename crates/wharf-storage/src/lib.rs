@@ -183,6 +183,14 @@ impl BlobStore {
         }
     }
 
+    /// Whether blob downloads are redirected to the store (`blob_url` gives a URL).
+    pub fn redirects(&self) -> bool {
+        match self {
+            Self::Fs(_) => false,
+            Self::S3(s) => s.redirects(),
+        }
+    }
+
     /// A URL the client may fetch the blob from directly (a presigned S3 URL), when the store
     /// is configured to redirect downloads.
     pub async fn blob_url(&self, digest: &Digest) -> Result<Option<String>, StorageError> {

@@ -289,14 +289,15 @@ impl S3Store {
         }
     }
 
-    async fn read_all(&self, key: &Path) -> Result<Bytes, StorageError> {
-        self.store
-            .get(key)
-            .await
-            .map_err(s3_err(format!("reading {key}")))?
-            .bytes()
-            .await
-            .map_err(s3_err(format!("reading {key}")))
+    /// A whole (small) object; `None` when it does not exist.
+    async fn read_all(&self, key: &Path) -> Result<Option<Bytes>, StorageError> {
+        match self.store.get(key).await {
+            Ok(r) => Ok(Some(
+                r.bytes().await.map_err(s3_err(format!("reading {key}")))?,
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(s3_err(format!("reading {key}"))(e)),
+        }
     }
 
     /// The bytes after the last part: what this request holds, or else the tail object.
@@ -311,14 +312,10 @@ impl S3Store {
         }
         match &st.tail {
             Some(name) => {
-                let key = self.upload_key(id, name);
-                let bytes = match self.store.get(&key).await {
-                    Ok(r) => r.bytes().await.map_err(s3_err(format!("reading {key}")))?,
-                    Err(object_store::Error::NotFound { .. }) => {
-                        return Err(StorageError::UploadMissing(id.clone()));
-                    }
-                    Err(e) => return Err(s3_err(format!("reading {key}"))(e)),
-                };
+                let bytes = self
+                    .read_all(&self.upload_key(id, name))
+                    .await?
+                    .ok_or_else(|| StorageError::UploadMissing(id.clone()))?;
                 if bytes.len() as u64 != st.tail_len {
                     return Err(StorageError::UploadMissing(id.clone()));
                 }
@@ -699,6 +696,10 @@ impl S3Store {
         ))
     }
 
+    pub(crate) fn redirects(&self) -> bool {
+        self.config.redirect.is_some()
+    }
+
     /// A presigned GET URL for the blob, when redirects are configured.
     pub(crate) async fn blob_url(&self, digest: &Digest) -> Result<Option<String>, StorageError> {
         let Some(ttl) = self.config.redirect else {
@@ -738,7 +739,7 @@ impl S3Store {
             .put(&key, PutPayload::from_bytes(probe.clone()))
             .await
             .map_err(s3_err(format!("writing {key}")))?;
-        let back = self.read_all(&key).await?;
+        let back = self.read_all(&key).await?.unwrap_or_default();
         self.store
             .delete(&key)
             .await
