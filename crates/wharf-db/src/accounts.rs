@@ -187,6 +187,20 @@ impl Db {
     }
 
     /// The user's role in the organization named `org`, if a member.
+    /// The organizations a user belongs to, with their role, by name.
+    pub async fn orgs_of_user(&self, user: i64) -> Result<Vec<(String, OrgRole)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT o.name, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.name LIMIT 1000",
+        )
+        .bind(user)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| OrgRole::parse(&r.get::<String, _>(1)).map(|role| (r.get(0), role)))
+            .collect())
+    }
+
     pub async fn org_role(&self, org: &str, user: i64) -> Result<Option<OrgRole>, DbError> {
         let row = sqlx::query(
             "SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE o.name = $1 AND m.user_id = $2",

@@ -10,6 +10,7 @@
 mod accounts;
 mod blobs;
 mod group_commit;
+mod hub;
 mod manifests;
 mod repos;
 mod uploads;
@@ -23,6 +24,10 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Connection as _, Executor as _};
 
 pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPermission, UserRow};
+pub use hub::{
+    ApplicationRow, ChildRow, NewApplication, PullCount, RepoOrder, RepoPatch, RepoRow, SearchQuery,
+    TagOrder, TagRow, Viewer,
+};
 pub use manifests::{ManifestRecord, NewManifest, PutOutcome, Referrer};
 pub use uploads::{UploadProgress, UploadRow};
 

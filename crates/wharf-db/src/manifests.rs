@@ -151,6 +151,13 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
+        if inserted || m.tag.is_some() {
+            sqlx::query("UPDATE repositories SET updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(repo.0)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(PutOutcome { created: inserted })
     }

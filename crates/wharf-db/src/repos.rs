@@ -12,8 +12,10 @@ impl Db {
             return Ok(id);
         }
         self.execute_relaxed(
-            sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            sqlx::query("INSERT INTO repositories (name, namespace, created_at, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING")
                 .bind(name.as_str())
+                .bind(name.namespace())
+                .bind(now())
                 .bind(now()),
         )
         .await?;

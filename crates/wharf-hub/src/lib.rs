@@ -4,6 +4,9 @@
 mod access;
 mod access_tokens;
 mod accounts;
+pub mod content;
+mod programs;
+mod repos;
 mod throttle;
 mod tokens;
 
@@ -15,9 +18,11 @@ use wharf_db::Db;
 pub use access::{Actions, DECISION_TTL, Principal, User};
 pub use access_tokens::{NewAccessToken, TOKEN_PREFIX, TOKEN_SCOPES, scope_cap};
 pub use accounts::validate_account_name;
+pub use programs::{Decision, PublisherProfile};
+pub use repos::{Badge, PlatformView, RepoView, TagView, Transfer};
 pub use throttle::{ACCOUNT_FAILURES, ADDRESS_FAILURES, WINDOW as THROTTLE_WINDOW};
 pub use tokens::{Grant, IssuedToken, TokenClaims};
-pub use wharf_db::{OrgRole, RepoPermission};
+pub use wharf_db::{ApplicationRow, OrgRole, RepoOrder, RepoPatch, RepoPermission, TagOrder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -31,6 +36,12 @@ pub enum HubError {
     NameTaken(String),
     #[error("{0} does not exist")]
     NotFound(String),
+    /// Signed in, but without the right to do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with the current state (exists already, archived, decided).
+    #[error("{0}")]
+    Conflict(String),
     /// Too many failed sign-ins for this account or from this address.
     #[error("too many failed sign-in attempts; try again in {0} seconds")]
     Throttled(u64),
@@ -80,6 +91,7 @@ pub struct Hub {
     keys: tokens::Keys,
     throttle: throttle::Throttle,
     decisions: access::Decisions,
+    pulls: repos::PullCounter,
 }
 
 impl std::fmt::Debug for Hub {
@@ -100,6 +112,7 @@ impl Hub {
             keys,
             throttle: throttle::Throttle::default(),
             decisions: access::Decisions::default(),
+            pulls: repos::PullCounter::default(),
         }))
     }
 

@@ -27,6 +27,9 @@ pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 const EMPTY_JSON_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
+/// How long a repository's id is reused on a node without asking the database.
+pub const REPO_ID_TTL: Duration = Duration::from_secs(2);
+
 /// Tunables of the registry service.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
@@ -79,9 +82,9 @@ pub struct Registry {
     config: RegistryConfig,
     cache: cache::ManifestCache,
     uploads: uploads::UploadState,
-    /// Repository name → id. Ids never change and repositories are not deleted yet, so this
-    /// cache needs no invalidation; repository deletion must clear it (on every node).
-    repo_ids: std::sync::RwLock<std::collections::HashMap<String, RepoId>>,
+    /// Repository name → id, kept for `REPO_ID_TTL`: a repository deleted (and created
+    /// again under a new id) through another node is seen here within that time.
+    repo_ids: std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, RepoId)>>,
 }
 
 impl Registry {
@@ -139,7 +142,9 @@ impl Registry {
 
     fn cached_repo_id(&self, name: &RepoName) -> Option<RepoId> {
         let ids = self.repo_ids.read().unwrap_or_else(|p| p.into_inner());
-        ids.get(name.as_str()).copied()
+        ids.get(name.as_str())
+            .filter(|(at, _)| at.elapsed() < REPO_ID_TTL)
+            .map(|(_, id)| *id)
     }
 
     fn remember_repo_id(&self, name: &RepoName, id: RepoId) {
@@ -147,7 +152,41 @@ impl Registry {
         if ids.len() >= 100_000 {
             ids.clear();
         }
-        ids.insert(name.as_str().to_owned(), id);
+        ids.insert(name.as_str().to_owned(), (std::time::Instant::now(), id));
+    }
+
+    /// Forgets what this node remembers of a deleted repository.
+    pub fn forget_repo(&self, name: &RepoName) {
+        self.repo_ids
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name.as_str());
+        self.cache.invalidate(name.as_str());
+    }
+
+    /// The repository's id, creating the repository on first use.
+    pub async fn ensure_repo_id(&self, name: &RepoName) -> Result<RepoId> {
+        self.ensure_repo(name).await
+    }
+
+    /// A small blob's bytes (at most `max`), e.g. an image config.
+    pub async fn blob_bytes(&self, repo: &RepoName, digest: &Digest, max: u64) -> Result<Bytes> {
+        use futures_util::StreamExt as _;
+        let size = self.blob_stat(repo, digest).await?;
+        if size > max {
+            return Err(RegistryError::SizeInvalid(format!(
+                "blob {digest} is {size} bytes; at most {max} are read whole"
+            )));
+        }
+        let mut stream = self.store.blob_read(digest, None).await?;
+        let mut out = Vec::with_capacity(size as usize);
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.map_err(|e| RegistryError::Internal(format!("reading blob {digest}: {e}")))?);
+            if out.len() as u64 > max {
+                return Err(RegistryError::SizeInvalid(format!("blob {digest} grew past {max} bytes")));
+            }
+        }
+        Ok(Bytes::from(out))
     }
 
     // ---- blobs ----

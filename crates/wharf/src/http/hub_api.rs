@@ -74,7 +74,10 @@ fn from_hub(e: HubError) -> Response {
         HubError::InvalidName(_) | HubError::InvalidInput(_) => {
             error(StatusCode::BAD_REQUEST, &e.to_string())
         }
-        HubError::NameTaken(_) => error(StatusCode::CONFLICT, &e.to_string()),
+        HubError::NameTaken(_) | HubError::Conflict(_) => {
+            error(StatusCode::CONFLICT, &e.to_string())
+        }
+        HubError::Forbidden(_) => error(StatusCode::FORBIDDEN, &e.to_string()),
         HubError::Internal(msg) => {
             tracing::error!(error = %msg, "hub API request failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
