@@ -40,11 +40,14 @@ pub struct RepoRow {
     pub program: Option<String>,
     /// Digest of the namespace's logo.
     pub namespace_logo: Option<String>,
+    /// Whether any manifest has been pushed.
+    pub has_image: bool,
 }
 
 const REPO_COLUMNS: &str = "r.id, r.name, r.namespace, r.description, r.overview, r.categories, \
     r.private, r.archived, r.logo, r.pull_count, r.last_pulled_at, r.created_at, \
-    COALESCE(r.updated_at, r.created_at), n.program, n.logo";
+    COALESCE(r.updated_at, r.created_at), n.program, n.logo, \
+    CAST(CASE WHEN EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) THEN 1 ELSE 0 END AS BIGINT)";
 const REPO_FROM: &str = "repositories r LEFT JOIN namespaces n ON n.name = r.namespace";
 
 fn repo_from(r: &AnyRow) -> Result<RepoRow, sqlx::Error> {
@@ -69,6 +72,7 @@ fn repo_from(r: &AnyRow) -> Result<RepoRow, sqlx::Error> {
         updated_at: r.try_get(12)?,
         program: r.try_get(13)?,
         namespace_logo: r.try_get(14)?,
+        has_image: r.try_get::<i64, _>(15)? != 0,
     })
 }
 
@@ -363,7 +367,10 @@ impl Db {
         limit: u32,
     ) -> Result<(u64, Vec<RepoRow>), DbError> {
         let mut filter = Sql::default();
-        filter.push(" WHERE r.namespace = ").text(namespace).push(" AND ");
+        filter
+            .push(" WHERE r.namespace = ")
+            .text(namespace)
+            .push(" AND ");
         visible(&mut filter, viewer);
         let order = match order {
             RepoOrder::Name => "r.name",
@@ -443,7 +450,9 @@ impl Db {
             text: String::new(),
             binds: filter.binds.clone(),
         };
-        order.push("(0");
+        if !q.terms.is_empty() {
+            order.push("(0");
+        }
         for term in &q.terms {
             let like = contains_pattern(term);
             order
@@ -457,8 +466,11 @@ impl Db {
                 .text(&like)
                 .push(" ESCAPE '\\' THEN 5 ELSE 0 END");
         }
+        if !q.terms.is_empty() {
+            order.push(") DESC, ");
+        }
         order.push(
-            ") DESC, CASE WHEN r.namespace = 'library' THEN 3 WHEN n.program = 'verified_publisher' THEN 2 \
+            "CASE WHEN r.namespace = 'library' THEN 3 WHEN n.program = 'verified_publisher' THEN 2 \
              WHEN n.program = 'open_source' THEN 1 ELSE 0 END DESC, r.pull_count DESC, r.name",
         );
         // The ORDER BY text carries its own placeholders, numbered after the filter's.
@@ -490,8 +502,8 @@ impl Db {
     /// Bytes a repository uses: its blobs and manifests, each blob once.
     pub async fn repo_storage(&self, repo: RepoId) -> Result<u64, DbError> {
         let row = sqlx::query(
-            "SELECT COALESCE((SELECT SUM(b.size) FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repo_id = $1), 0) \
-             + COALESCE((SELECT SUM(size) FROM manifests WHERE repo_id = $2), 0)",
+            "SELECT CAST(COALESCE((SELECT SUM(b.size) FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repo_id = $1), 0) \
+             + COALESCE((SELECT SUM(size) FROM manifests WHERE repo_id = $2), 0) AS BIGINT)",
         )
         .bind(repo.0)
         .bind(repo.0)
@@ -503,9 +515,9 @@ impl Db {
     /// Bytes a namespace uses: a blob shared by several of its repositories counts once.
     pub async fn namespace_storage(&self, namespace: &str) -> Result<u64, DbError> {
         let row = sqlx::query(
-            "SELECT COALESCE((SELECT SUM(b.size) FROM blobs b WHERE b.digest IN \
+            "SELECT CAST(COALESCE((SELECT SUM(b.size) FROM blobs b WHERE b.digest IN \
                (SELECT rb.digest FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id WHERE r.namespace = $1)), 0) \
-             + COALESCE((SELECT SUM(m.size) FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.namespace = $2), 0)",
+             + COALESCE((SELECT SUM(m.size) FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.namespace = $2), 0) AS BIGINT)",
         )
         .bind(namespace)
         .bind(namespace)
@@ -615,7 +627,7 @@ impl Db {
             return Ok(Vec::new());
         }
         let mut sql = Sql::default();
-        sql.push("SELECT m.id, m.size + COALESCE(SUM(b.size), 0) FROM manifests m \
+        sql.push("SELECT m.id, CAST(m.size + COALESCE(SUM(b.size), 0) AS BIGINT) FROM manifests m \
                   LEFT JOIN manifest_blobs mb ON mb.manifest_id = m.id LEFT JOIN blobs b ON b.digest = mb.digest \
                   WHERE m.id IN (");
         for (i, id) in ids.iter().enumerate() {
@@ -691,7 +703,12 @@ impl Db {
     // ---- logos ----
 
     /// Stores a logo (idempotent: logos are content-addressed).
-    pub async fn put_logo(&self, digest: &str, media_type: &str, data: &[u8]) -> Result<(), DbError> {
+    pub async fn put_logo(
+        &self,
+        digest: &str,
+        media_type: &str,
+        data: &[u8],
+    ) -> Result<(), DbError> {
         sqlx::query("INSERT INTO logos (digest, media_type, data, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (digest) DO NOTHING")
             .bind(digest)
             .bind(media_type)

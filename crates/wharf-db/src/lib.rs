@@ -25,8 +25,8 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Connection as _, Executo
 
 pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPermission, UserRow};
 pub use hub::{
-    ApplicationRow, ChildRow, NewApplication, PullCount, RepoOrder, RepoPatch, RepoRow, SearchQuery,
-    TagOrder, TagRow, Viewer,
+    ApplicationRow, ChildRow, NewApplication, PullCount, RepoOrder, RepoPatch, RepoRow,
+    SearchQuery, TagOrder, TagRow, Viewer,
 };
 pub use manifests::{ManifestRecord, NewManifest, PutOutcome, Referrer};
 pub use uploads::{UploadProgress, UploadRow};

@@ -297,6 +297,27 @@ impl Hub {
         Ok(())
     }
 
+    /// Whether `who` may create repositories in `namespace`: their own, an organization they
+    /// own or edit, or anywhere for an administrator (within the sign-in's cap).
+    pub async fn may_create_in(&self, who: &Principal, namespace: &str) -> Result<bool, HubError> {
+        let Principal::User(user) = who else {
+            return Ok(false);
+        };
+        if !user.cap.push {
+            return Ok(false);
+        }
+        if let Some(org) = &user.org_token {
+            return Ok(org == namespace);
+        }
+        if user.is_admin || user.name == namespace {
+            return Ok(true);
+        }
+        Ok(matches!(
+            self.db.org_role(namespace, user.id).await?,
+            Some(OrgRole::Owner | OrgRole::Editor)
+        ))
+    }
+
     /// Whether `viewer` may see `org`'s teams and members (members and administrators).
     async fn org_visible(&self, viewer: &User, org: &str) -> Result<bool, HubError> {
         Ok(viewer.is_admin || self.db.org_role(org, viewer.id).await?.is_some())

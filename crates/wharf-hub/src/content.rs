@@ -104,7 +104,9 @@ fn runnable_html(html: &str) -> Option<&'static str> {
     if lower.contains("<script") {
         return Some("a <script> element");
     }
-    for tag in ["<iframe", "<object", "<embed", "<form", "<style", "<svg", "<math"] {
+    for tag in [
+        "<iframe", "<object", "<embed", "<form", "<style", "<svg", "<math",
+    ] {
         if lower.contains(tag) {
             return Some("an embedded element (iframe, object, embed, form, style, svg or math)");
         }
@@ -122,7 +124,10 @@ fn runnable_html(html: &str) -> Option<&'static str> {
             return Some("an event-handler attribute (onclick=, onerror=, …)");
         }
     }
-    if lower.contains("javascript:") || lower.contains("vbscript:") || lower.contains("data:text/html") {
+    if lower.contains("javascript:")
+        || lower.contains("vbscript:")
+        || lower.contains("data:text/html")
+    {
         return Some("a javascript: or similar URL");
     }
     None
@@ -146,7 +151,8 @@ pub fn check_overview(md: &str) -> Result<(), HubError> {
                     )));
                 }
             }
-            Event::Start(Tag::Link { dest_url, .. }) | Event::Start(Tag::Image { dest_url, .. }) => {
+            Event::Start(Tag::Link { dest_url, .. })
+            | Event::Start(Tag::Image { dest_url, .. }) => {
                 if !safe_url(&dest_url) {
                     return Err(HubError::InvalidInput(format!(
                         "the overview links to {:?}; links must be http:, https:, mailto: or relative (javascript: and other schemes are refused)",
@@ -202,7 +208,11 @@ fn check_image(data: &[u8], what: &str) -> Result<(Logo, image::ImageFormat), Hu
         Some(other) => {
             return Err(HubError::InvalidInput(format!(
                 "the {what} is a {} image; only JPEG and PNG are accepted (judged by content, not by file name)",
-                other.extensions_str().first().unwrap_or(&"?").to_uppercase()
+                other
+                    .extensions_str()
+                    .first()
+                    .unwrap_or(&"?")
+                    .to_uppercase()
             )));
         }
         None => {
@@ -282,7 +292,10 @@ mod tests {
     fn descriptions_are_at_most_100_characters() {
         assert!(check_description(&"é".repeat(100)).is_ok());
         let e = check_description(&"a".repeat(101)).unwrap_err().to_string();
-        assert!(e.contains("101 characters") && e.contains("at most 100"), "{e}");
+        assert!(
+            e.contains("101 characters") && e.contains("at most 100"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -292,8 +305,18 @@ mod tests {
             ["databases-and-storage", "networking"]
         );
         let four: Vec<String> = CATEGORIES[..4].iter().map(|(s, _)| s.to_string()).collect();
-        assert!(check_categories(&four).unwrap_err().to_string().contains("at most 3"));
-        assert!(check_categories(&["games".into()]).unwrap_err().to_string().contains("not a category"));
+        assert!(
+            check_categories(&four)
+                .unwrap_err()
+                .to_string()
+                .contains("at most 3")
+        );
+        assert!(
+            check_categories(&["games".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("not a category")
+        );
     }
 
     #[test]
@@ -319,24 +342,59 @@ mod tests {
 
     #[test]
     fn rendering_is_safe_whatever_the_input() {
-        let html = render_markdown("# T\n\n<img src=x onerror=alert(1)> [a](javascript:x) <script>x</script>");
+        let html = render_markdown(
+            "# T\n\n<img src=x onerror=alert(1)> [a](javascript:x) <script>x</script>",
+        );
         assert!(html.contains("<h1>T</h1>"));
-        assert!(!html.contains("onerror") && !html.contains("javascript:") && !html.contains("<script"), "{html}");
+        assert!(
+            !html.contains("onerror") && !html.contains("javascript:") && !html.contains("<script"),
+            "{html}"
+        );
     }
 
     #[test]
     fn logos_are_judged_by_content_and_size() {
         assert_eq!(check_logo(&png(120, 120)).unwrap().media_type, "image/png");
-        assert!(check_logo(&png(119, 200)).unwrap_err().to_string().contains("at least 120×120"));
-        assert!(check_logo(&png(1001, 500)).unwrap_err().to_string().contains("at most 1000×1000"));
+        assert!(
+            check_logo(&png(119, 200))
+                .unwrap_err()
+                .to_string()
+                .contains("at least 120×120")
+        );
+        assert!(
+            check_logo(&png(1001, 500))
+                .unwrap_err()
+                .to_string()
+                .contains("at most 1000×1000")
+        );
         let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
         assert!(check_logo(&gif).unwrap_err().to_string().contains("GIF"));
         let svg = b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec();
-        assert!(check_logo(&svg).unwrap_err().to_string().contains("not a JPEG or PNG"));
+        assert!(
+            check_logo(&svg)
+                .unwrap_err()
+                .to_string()
+                .contains("not a JPEG or PNG")
+        );
         let big = vec![0u8; 6 * 1000 * 1000];
-        assert!(check_logo(&big).unwrap_err().to_string().contains("at most 5 MB"));
-        assert!(check_profile_logo(&png(512, 511)).unwrap_err().to_string().contains("square"));
-        assert!(check_profile_logo(&png(256, 256)).unwrap_err().to_string().contains("512×512"));
+        assert!(
+            check_logo(&big)
+                .unwrap_err()
+                .to_string()
+                .contains("at most 5 MB")
+        );
+        assert!(
+            check_profile_logo(&png(512, 511))
+                .unwrap_err()
+                .to_string()
+                .contains("square")
+        );
+        assert!(
+            check_profile_logo(&png(256, 256))
+                .unwrap_err()
+                .to_string()
+                .contains("512×512")
+        );
         assert!(check_profile_logo(&png(512, 512)).is_ok());
     }
 }

@@ -212,7 +212,11 @@ impl Hub {
             Decision::Revoke => (&["approved"], "revoked"),
         };
         let note: String = note.chars().take(500).collect();
-        if !self.db.decide_application(id, from, to, who.id, &note).await? {
+        if !self
+            .db
+            .decide_application(id, from, to, who.id, &note)
+            .await?
+        {
             return Err(HubError::Conflict(format!(
                 "application {id} is {}; only {} applications can be {to}",
                 app.status,

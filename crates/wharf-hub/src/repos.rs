@@ -153,7 +153,11 @@ impl Hub {
         if !actions.pull {
             return Err(not_found());
         }
-        let row = self.db.repo_row(name.as_str()).await?.ok_or_else(not_found)?;
+        let row = self
+            .db
+            .repo_row(name.as_str())
+            .await?
+            .ok_or_else(not_found)?;
         let badge = Badge::of(&row.namespace, row.program.as_deref());
         Ok(RepoView {
             row,
@@ -302,7 +306,9 @@ impl Hub {
             }
             None => None,
         };
-        self.db.set_repo_logo(name.as_str(), digest.as_deref()).await?;
+        self.db
+            .set_repo_logo(name.as_str(), digest.as_deref())
+            .await?;
         Ok(())
     }
 
@@ -392,7 +398,11 @@ impl Hub {
     }
 
     /// Bytes a repository uses (each blob once).
-    pub async fn repo_storage(&self, registry: &Registry, name: &RepoName) -> Result<u64, HubError> {
+    pub async fn repo_storage(
+        &self,
+        registry: &Registry,
+        name: &RepoName,
+    ) -> Result<u64, HubError> {
         match registry.db().repo_id(name).await? {
             Some(id) => Ok(self.db.repo_storage(id).await?),
             None => Ok(0),
@@ -415,6 +425,18 @@ impl Hub {
     ) -> Result<(u64, Vec<TagView>), HubError> {
         let repo = wharf_db::RepoId(view.row.id);
         let (count, rows) = self.db.tag_rows(repo, order, offset, limit).await?;
+        let (_, tags) = self.tags_of(registry, view, rows).await?;
+        Ok((count, tags))
+    }
+
+    async fn tags_of(
+        &self,
+        registry: &Registry,
+        view: &RepoView,
+        rows: Vec<wharf_db::TagRow>,
+    ) -> Result<(u64, Vec<TagView>), HubError> {
+        let repo = wharf_db::RepoId(view.row.id);
+        let count = rows.len() as u64;
         let parents: Vec<i64> = rows.iter().map(|t| t.manifest_id).collect();
         let children = self.db.index_children(repo, &parents).await?;
         let mut ids = parents.clone();
@@ -424,7 +446,8 @@ impl Hub {
             .row
             .name
             .parse::<RepoName>()
-            .map_err(|_| ()).ok()
+            .map_err(|_| ())
+            .ok()
             .ok_or_else(|| HubError::Internal(format!("stored name {:?}", view.row.name)))?;
         let mut out = Vec::with_capacity(rows.len());
         for t in rows {
@@ -660,11 +683,7 @@ impl Hub {
 
     /// Counts a pull of `repo` (by `tag`, if pulled by tag). Never waits on the database.
     pub fn record_pull(&self, repo: &str, tag: Option<&str>) {
-        let mut pending = self
-            .pulls
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.pulls.pending.lock().unwrap_or_else(|p| p.into_inner());
         let key = (repo.to_owned(), tag.map(str::to_owned));
         if pending.len() >= MAX_PENDING_PULL_KEYS && !pending.contains_key(&key) {
             // Bounded: a flood of distinct keys between flushes is counted only in logs.
@@ -679,11 +698,7 @@ impl Hub {
     /// Writes the pulls counted on this node since the last flush.
     pub async fn flush_pulls(&self) -> Result<(), HubError> {
         let batch: Vec<wharf_db::PullCount> = {
-            let mut pending = self
-                .pulls
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut pending = self.pulls.pending.lock().unwrap_or_else(|p| p.into_inner());
             std::mem::take(&mut *pending)
                 .into_iter()
                 .map(|((repo, tag), (count, at))| wharf_db::PullCount {
@@ -741,4 +756,49 @@ async fn image_platform(
     };
     let c: Config = serde_json::from_slice(&bytes).unwrap_or_default();
     (c.os, c.architecture, c.variant)
+}
+
+impl Hub {
+    /// One tag of the tags view.
+    pub async fn tag_view(
+        &self,
+        registry: &Registry,
+        view: &RepoView,
+        tag: &str,
+    ) -> Result<Option<TagView>, HubError> {
+        let repo = wharf_db::RepoId(view.row.id);
+        let Some(row) = self.db.tag_row(repo, tag).await? else {
+            return Ok(None);
+        };
+        // The page query orders by name; find the one tag by asking for it alone.
+        let (_, tags) = self.tags_of(registry, view, vec![row]).await?;
+        Ok(tags.into_iter().next())
+    }
+
+    /// Whether a namespace is a user or an organization.
+    pub async fn namespace_kind(&self, ns: &str) -> Result<Option<&'static str>, HubError> {
+        Ok(self.db.namespace_kind(ns).await?.map(|k| match k {
+            wharf_db::NamespaceKind::User => "user",
+            wharf_db::NamespaceKind::Org => "organization",
+        }))
+    }
+
+    /// Whether `user` belongs to the organization `org`.
+    pub async fn is_org_member(&self, org: &str, user: &User) -> Result<bool, HubError> {
+        Ok(self.db.org_role(org, user.id).await?.is_some())
+    }
+
+    /// A user's role in an organization.
+    pub async fn org_role_of(
+        &self,
+        org: &str,
+        user: &User,
+    ) -> Result<Option<wharf_db::OrgRole>, HubError> {
+        Ok(self.db.org_role(org, user.id).await?)
+    }
+
+    /// The digest of a namespace's logo.
+    pub async fn namespace_logo(&self, ns: &str) -> Result<Option<String>, HubError> {
+        Ok(self.db.namespace_program(ns).await?.1)
+    }
 }

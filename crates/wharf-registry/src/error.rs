@@ -39,6 +39,9 @@ pub enum RegistryError {
     BlobTooLarge(u64),
     #[error("{0}")]
     Unsupported(String),
+    /// Refused by policy (an archived repository, for one).
+    #[error("{0}")]
+    Denied(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -62,6 +65,7 @@ impl RegistryError {
             Self::BlobTooLarge(_) => ErrorCode::BlobTooLarge,
             Self::RangeNotSatisfiable(_) => ErrorCode::RangeNotSatisfiable,
             Self::Unsupported(_) => ErrorCode::Unsupported,
+            Self::Denied(_) => ErrorCode::Denied,
             Self::Internal(_) => return None,
         })
     }

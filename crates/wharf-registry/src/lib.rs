@@ -181,9 +181,14 @@ impl Registry {
         let mut stream = self.store.blob_read(digest, None).await?;
         let mut out = Vec::with_capacity(size as usize);
         while let Some(chunk) = stream.next().await {
-            out.extend_from_slice(&chunk.map_err(|e| RegistryError::Internal(format!("reading blob {digest}: {e}")))?);
+            out.extend_from_slice(
+                &chunk
+                    .map_err(|e| RegistryError::Internal(format!("reading blob {digest}: {e}")))?,
+            );
             if out.len() as u64 > max {
-                return Err(RegistryError::SizeInvalid(format!("blob {digest} grew past {max} bytes")));
+                return Err(RegistryError::SizeInvalid(format!(
+                    "blob {digest} grew past {max} bytes"
+                )));
             }
         }
         Ok(Bytes::from(out))

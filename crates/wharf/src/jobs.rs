@@ -24,3 +24,24 @@ pub async fn sweep_uploads(
         }
     }
 }
+
+/// Writes the pulls counted on this node to the database every `interval`, and once more on
+/// shutdown. Counters only: a crash loses at most one interval of pull counts.
+pub async fn flush_pulls(
+    hub: std::sync::Arc<wharf_hub::Hub>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let stop = tokio::select! {
+            _ = tokio::time::sleep(interval) => false,
+            _ = shutdown.changed() => true,
+        };
+        if let Err(e) = hub.flush_pulls().await {
+            tracing::warn!(error = %e, "writing pull counts failed; they are dropped");
+        }
+        if stop {
+            return;
+        }
+    }
+}

@@ -275,6 +275,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Duration::from_secs(config.upload_sweep_interval_secs),
         stop_rx.clone(),
     ));
+    let pulls = tokio::spawn(wharf::jobs::flush_pulls(
+        state.hub.clone(),
+        Duration::from_secs(5),
+        stop_rx.clone(),
+    ));
     let data_dir = config.data_dir.clone();
     wharf::server::serve(
         &config,
@@ -291,6 +296,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
     let _ = sweeper.await;
+    let _ = pulls.await;
     state.registry.db().close().await;
     tracing::info!("wharf stopped");
     Ok(())

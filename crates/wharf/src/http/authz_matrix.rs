@@ -189,6 +189,21 @@ async fn setup() -> (tempfile::TempDir, AppState, String, String) {
         .await
         .unwrap();
     hub.add_org("other", "carol").await.unwrap();
+    let (layer, manifest) = push_fixture(&state).await;
+    (dir, state, layer, manifest)
+}
+
+/// A PNG of `w`×`h` pixels.
+pub(crate) fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::RgbImage::from_pixel(w, h, image::Rgb([20, 90, 200]))
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// Pushes `acme/app:v1` (again: idempotent), so rows that delete can run one after another.
+async fn push_fixture(state: &AppState) -> (String, String) {
     let repo: wharf_oci::RepoName = "acme/app".parse().unwrap();
     let layer = bytes::Bytes::from_static(b"layer bytes");
     let layer_digest = wharf_oci::Digest::sha256_of(&layer);
@@ -214,7 +229,7 @@ async fn setup() -> (tempfile::TempDir, AppState, String, String) {
         )
         .await
         .unwrap();
-    (dir, state, layer_digest.to_string(), put.digest.to_string())
+    (layer_digest.to_string(), put.digest.to_string())
 }
 
 /// The Authorization header each caller sends.
@@ -657,6 +672,40 @@ const API_ORG_OWNER: [Api; 8] = [
     Api::Unauthorized,
 ];
 
+/// Reading public things: anyone, but a bad token is refused rather than ignored.
+const API_PUBLIC_READ: [Api; 8] = [
+    Api::Ok,
+    Api::Ok,
+    Api::Ok,
+    Api::Ok,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+];
+/// Owners act; members are refused; outsiders do not learn the organization exists.
+const API_ORG_OWNER_HIDDEN: [Api; 8] = [
+    Api::Unauthorized,
+    Api::Ok,
+    Api::Forbidden,
+    Api::NotFound,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+];
+/// Administrators only (none of these callers is one).
+const API_ADMIN_ONLY: [Api; 8] = [
+    Api::Unauthorized,
+    Api::Forbidden,
+    Api::Forbidden,
+    Api::Forbidden,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+    Api::Unauthorized,
+];
+
 #[rustfmt::skip]
 const API_MATRIX: &[(&str, &str, [Api; 8])] = &[
     ("POST", "/v2/users/login", API_PUBLIC),
@@ -671,6 +720,35 @@ const API_MATRIX: &[(&str, &str, [Api; 8])] = &[
     ("POST", "/v2/orgs/{org}/groups", API_ORG_OWNER),
     ("GET", "/v2/orgs/{org}/groups/{group}/members", API_ORG_READ),
     ("POST", "/v2/orgs/{org}/groups/{group}/members", API_ORG_OWNER),
+    ("GET", "/v2/orgs/{org}/programs", API_ORG_READ),
+    ("POST", "/v2/orgs/{org}/programs", API_ORG_OWNER_HIDDEN),
+    ("GET", "/v2/admin/program-applications", API_ADMIN_ONLY),
+    ("POST", "/v2/admin/program-applications/{id}", API_ADMIN_ONLY),
+    ("GET", "/v2/logos/{logo}", API_PUBLIC),
+    ("GET", "/v2/search/repositories", API_PUBLIC_READ),
+    ("GET", "/v2/namespaces/{ns}", API_PUBLIC_READ),
+    ("GET", "/v2/namespaces/{ns}/logo", API_PUBLIC_READ),
+    ("GET", "/v2/namespaces/{ns}/repositories", API_PUBLIC_READ),
+    ("POST", "/v2/namespaces/{ns}/repositories", API_ORG_OWNER),
+    ("GET", "/v2/namespaces/{ns}/repositories/{repo}", API_PUBLIC_READ),
+    ("PATCH", "/v2/namespaces/{ns}/repositories/{repo}", API_ORG_OWNER),
+    ("DELETE", "/v2/namespaces/{ns}/repositories/{repo}", API_ORG_OWNER),
+    ("GET", "/v2/namespaces/{ns}/repositories/{repo}/tags", API_PUBLIC_READ),
+    ("GET", "/v2/namespaces/{ns}/repositories/{repo}/tags/{tag}", API_PUBLIC_READ),
+    ("DELETE", "/v2/namespaces/{ns}/repositories/{repo}/tags/{tag}", API_ORG_OWNER),
+    ("DELETE", "/v2/namespaces/{ns}/repositories/{repo}/images/{digest}", API_ORG_OWNER),
+    ("POST", "/v2/namespaces/{ns}/repositories/{repo}/copy", API_SIGNED_IN),
+    ("GET", "/v2/namespaces/{ns}/repositories/{repo}/logo", API_PUBLIC_READ),
+    ("PUT", "/v2/namespaces/{ns}/repositories/{repo}/logo", API_ORG_OWNER),
+    ("DELETE", "/v2/namespaces/{ns}/repositories/{repo}/logo", API_ORG_OWNER),
+    ("POST", "/v2/repositories", API_SIGNED_IN),
+    ("GET", "/v2/repositories/{ns}", API_PUBLIC_READ),
+    ("GET", "/v2/repositories/{ns}/{repo}", API_PUBLIC_READ),
+    ("PATCH", "/v2/repositories/{ns}/{repo}", API_ORG_OWNER),
+    ("DELETE", "/v2/repositories/{ns}/{repo}", API_ORG_OWNER),
+    ("GET", "/v2/repositories/{ns}/{repo}/tags", API_PUBLIC_READ),
+    ("GET", "/v2/repositories/{ns}/{repo}/tags/{tag}", API_PUBLIC_READ),
+    ("DELETE", "/v2/repositories/{ns}/{repo}/tags/{tag}", API_ORG_OWNER),
 ];
 
 #[test]
@@ -690,9 +768,31 @@ fn every_api_endpoint_has_a_row() {
 
 #[tokio::test]
 async fn every_api_endpoint_answers_every_caller_as_the_matrix_says() {
-    let (_dir, state, _, _) = setup().await;
+    let (_dir, state, _, manifest) = setup().await;
     let hub = &state.hub;
     hub.add_team("acme", "devs").await.unwrap();
+    // acme is a verified publisher, so that logo rows reach the logo rules.
+    let alice_user = hub.user("alice").await.unwrap().unwrap();
+    let boss = hub.user("boss").await.unwrap().unwrap();
+    let application = hub
+        .apply_program(
+            &alice_user,
+            "acme",
+            wharf_hub::Badge::VerifiedPublisher,
+            wharf_hub::PublisherProfile {
+                legal_name: "Acme Inc.".into(),
+                website: "https://acme.example".into(),
+                phone: "+1 555 0100".into(),
+                email: "legal@acme.example".into(),
+                logo: png(512, 512).into(),
+            },
+        )
+        .await
+        .unwrap();
+    hub.decide_program(&boss, application, wharf_hub::Decision::Approve, "")
+        .await
+        .unwrap();
+    let logo_digest = hub.namespace_logo("acme").await.unwrap().unwrap();
     let router = App::router(state.clone());
     let user = |name: &str| {
         let hub = hub.clone();
@@ -737,14 +837,25 @@ async fn every_api_endpoint_answers_every_caller_as_the_matrix_says() {
     ];
     let mut failures = Vec::new();
     let mut rows: Vec<_> = API_MATRIX.iter().collect();
-    rows.sort_by_key(|(m, _, _)| *m == "DELETE");
+    // Deleting rows last, and the ones that delete the whole repository after the others.
+    rows.sort_by_key(|(m, p, _)| (*m == "DELETE", p.ends_with("{repo}")));
     for (method, pattern, expected) in rows {
+        push_fixture(&state).await;
         let path = pattern
             .replace("{uuid}", &own.token.id)
             .replace("{org}", "acme")
-            .replace("{group}", "devs");
+            .replace("{group}", "devs")
+            .replace("{id}", &application.to_string())
+            .replace("{logo}", &logo_digest)
+            .replace("{ns}", "acme")
+            .replace("{repo}", "app")
+            .replace("{tag}", "v1")
+            .replace("{digest}", &manifest);
         let body = if *method == "PATCH" { "{}" } else { "" };
         for (i, cred) in creds.iter().enumerate() {
+            if *method == "DELETE" {
+                push_fixture(&state).await;
+            }
             let mut req = Request::builder()
                 .method(Method::from_bytes(method.as_bytes()).unwrap())
                 .uri(&path)

@@ -29,11 +29,58 @@ pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v2/orgs/{org}/groups"),
     ("GET", "/v2/orgs/{org}/groups/{group}/members"),
     ("POST", "/v2/orgs/{org}/groups/{group}/members"),
+    ("GET", "/v2/orgs/{org}/programs"),
+    ("POST", "/v2/orgs/{org}/programs"),
+    ("GET", "/v2/admin/program-applications"),
+    ("POST", "/v2/admin/program-applications/{id}"),
+    ("GET", "/v2/logos/{logo}"),
+    ("GET", "/v2/search/repositories"),
+    ("GET", "/v2/namespaces/{ns}"),
+    ("GET", "/v2/namespaces/{ns}/logo"),
+    ("GET", "/v2/namespaces/{ns}/repositories"),
+    ("POST", "/v2/namespaces/{ns}/repositories"),
+    ("GET", "/v2/namespaces/{ns}/repositories/{repo}"),
+    ("PATCH", "/v2/namespaces/{ns}/repositories/{repo}"),
+    ("DELETE", "/v2/namespaces/{ns}/repositories/{repo}"),
+    ("GET", "/v2/namespaces/{ns}/repositories/{repo}/tags"),
+    ("GET", "/v2/namespaces/{ns}/repositories/{repo}/tags/{tag}"),
+    (
+        "DELETE",
+        "/v2/namespaces/{ns}/repositories/{repo}/tags/{tag}",
+    ),
+    (
+        "DELETE",
+        "/v2/namespaces/{ns}/repositories/{repo}/images/{digest}",
+    ),
+    ("POST", "/v2/namespaces/{ns}/repositories/{repo}/copy"),
+    ("GET", "/v2/namespaces/{ns}/repositories/{repo}/logo"),
+    ("PUT", "/v2/namespaces/{ns}/repositories/{repo}/logo"),
+    ("DELETE", "/v2/namespaces/{ns}/repositories/{repo}/logo"),
+    ("POST", "/v2/repositories"),
+    ("GET", "/v2/repositories/{ns}"),
+    ("GET", "/v2/repositories/{ns}/{repo}"),
+    ("PATCH", "/v2/repositories/{ns}/{repo}"),
+    ("DELETE", "/v2/repositories/{ns}/{repo}"),
+    ("GET", "/v2/repositories/{ns}/{repo}/tags"),
+    ("GET", "/v2/repositories/{ns}/{repo}/tags/{tag}"),
+    ("DELETE", "/v2/repositories/{ns}/{repo}/tags/{tag}"),
 ];
 
 /// First path segments (after `/v2/`) that belong to the JSON API.
-pub(crate) const PREFIXES: &[&str] = &["users", "auth", "access-tokens", "orgs"];
+pub(crate) const PREFIXES: &[&str] = &[
+    "users",
+    "auth",
+    "access-tokens",
+    "orgs",
+    "namespaces",
+    "repositories",
+    "search",
+    "admin",
+    "logos",
+];
 const MAX_BODY: usize = 64 * 1024;
+/// Program applications carry a logo in base64 (5 MB of image is about 6.7 MB of text).
+const MAX_APPLICATION_BODY: usize = 9 * 1024 * 1024;
 const DEFAULT_PAGE_SIZE: u32 = 25;
 const MAX_PAGE_SIZE: u32 = 100;
 
@@ -42,7 +89,7 @@ pub(crate) fn owns(rest: &str) -> bool {
     PREFIXES.contains(&rest.split('/').next().unwrap_or(""))
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -51,7 +98,7 @@ fn error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-fn json(status: StatusCode, body: serde_json::Value) -> Response {
+pub(crate) fn json(status: StatusCode, body: serde_json::Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -60,7 +107,7 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response {
         .into_response()
 }
 
-fn from_hub(e: HubError) -> Response {
+pub(crate) fn from_hub(e: HubError) -> Response {
     match e {
         HubError::BadCredentials | HubError::BadToken(_) => {
             error(StatusCode::UNAUTHORIZED, &e.to_string())
@@ -91,11 +138,31 @@ pub(crate) async fn dispatch(state: &AppState, rest: &str, req: Request) -> Resp
     let client = super::client_ip(state, &req);
     let headers = req.headers().clone();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let body = match read_body(req).await {
+    let limit = match segs.as_slice() {
+        [.., "logo"] => super::hub_repos::MAX_LOGO_BODY,
+        ["orgs", _, "programs"] => MAX_APPLICATION_BODY,
+        _ => MAX_BODY,
+    };
+    let body = match read_body(req, limit).await {
         Ok(b) => b,
         Err(r) => return r,
     };
     match (method, segs.as_slice()) {
+        (m, ["namespaces" | "repositories" | "search", ..]) => {
+            super::hub_repos::dispatch(state, &segs, m, &headers, &query, body).await
+        }
+        (Method::GET, ["logos", digest]) => super::hub_repos::stored_logo(state, digest).await,
+        (m, ["orgs", org, "programs"]) => match signed_in(state, &headers).await {
+            Ok(user) => super::hub_repos::programs(state, &user, m, org, &body).await,
+            Err(r) => r,
+        },
+        (m, ["admin", "program-applications", rest @ ..]) => match signed_in(state, &headers).await
+        {
+            Ok(user) => {
+                super::hub_repos::admin_applications(state, &user, m, rest, &query, &body).await
+            }
+            Err(r) => r,
+        },
         (Method::POST, ["users", "login"]) => login(state, &body, client).await,
         (Method::POST, ["auth", "token"]) => auth_token(state, &body, client).await,
         (m, ["access-tokens", rest @ ..]) => match signed_in(state, &headers).await {
@@ -114,21 +181,21 @@ pub(crate) async fn dispatch(state: &AppState, rest: &str, req: Request) -> Resp
     }
 }
 
-async fn read_body(req: Request) -> Result<bytes::Bytes, Response> {
-    http_body_util::Limited::new(req.into_body(), MAX_BODY)
+async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, Response> {
+    http_body_util::Limited::new(req.into_body(), limit)
         .collect()
         .await
         .map(|b| b.to_bytes())
         .map_err(|_| {
             error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request bodies are limited to {MAX_BODY} bytes"),
+                &format!("this request's body is limited to {limit} bytes"),
             )
         })
 }
 
 /// Parses a JSON body; the error is the message for a 400.
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+pub(crate) fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
     serde_json::from_slice(body)
         .map_err(|e| format!("the request body is not the expected JSON: {e}"))
 }
@@ -229,7 +296,7 @@ fn wharf_scope(hub: &str) -> Option<&'static str> {
     }
 }
 
-fn iso(t: Option<i64>) -> serde_json::Value {
+pub(crate) fn iso(t: Option<i64>) -> serde_json::Value {
     t.map_or(serde_json::Value::Null, |t| {
         super::token::rfc3339(t.max(0) as u64).into()
     })

@@ -4,6 +4,7 @@ mod auth;
 mod endpoint;
 mod error;
 mod hub_api;
+mod hub_repos;
 mod registry;
 mod token;
 mod web;
@@ -60,6 +61,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/logout", axum::routing::post(web::logout))
         .route("/healthz", get(healthz))
         .route("/token", get(token::token).post(token::token))
+        .route("/v1/search", get(hub_repos::v1_search))
         .route("/v2", any(registry::dispatch))
         .route("/v2/", any(registry::dispatch))
         .route("/v2/{*rest}", any(registry::dispatch))

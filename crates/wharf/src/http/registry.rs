@@ -73,6 +73,19 @@ async fn route(
 ) -> ApiResult {
     use Endpoint as E;
     let query = Query::parse(req.uri().query());
+    // An archived repository serves pulls and refuses every change to its content.
+    if let (Method::PUT | Method::DELETE, E::Manifest { name, .. } | E::Blob { name, .. })
+    | (Method::POST, E::UploadStart { name }) = (method.clone(), &endpoint)
+    {
+        let name = parse_name(name)?;
+        if let Err(e) = state.hub.check_not_archived(&name).await {
+            return Err(match e {
+                wharf_hub::HubError::Conflict(m) => RegistryError::Denied(m),
+                other => RegistryError::Internal(other.to_string()),
+            }
+            .into());
+        }
+    }
     match (method.clone(), endpoint) {
         (Method::GET | Method::HEAD, E::Base) => Ok((StatusCode::OK, Json("{}")).into_response()),
         (Method::GET, E::Catalog) => catalog(state, &query).await,
@@ -367,6 +380,13 @@ async fn manifest_get(
             m.media_type
         ))
         .into());
+    }
+    if !head {
+        let tag = match &reference {
+            Reference::Tag(t) => Some(t.as_str()),
+            Reference::Digest(_) => None,
+        };
+        state.hub.record_pull(name.as_str(), tag);
     }
     let mut resp = if head {
         let mut r = StatusCode::OK.into_response();
