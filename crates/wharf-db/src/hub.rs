@@ -541,7 +541,7 @@ impl Db {
             .get(0);
         let order = match order {
             TagOrder::Name => "t.name",
-            TagOrder::Pushed => "t.pushed_at DESC, t.name",
+            TagOrder::Pushed => "t.pushed_at DESC, t.manifest_id DESC, t.name",
         };
         let sql = format!(
             "SELECT t.name, m.id, m.digest, m.media_type, m.payload, t.pushed_at, t.pulled_at \

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub router: axum::Router,
     /// The scale-out database and storage this app uses, kept for `restart`.
     shared: Option<(String, String)>,
+    /// `Authorization` sent with the push helpers (`push_blob`, `put_manifest`).
+    pub push_auth: Option<String>,
 }
 
 /// A fresh PostgreSQL database and S3 prefix when `WHARF_TEST_BACKEND=scale`.
@@ -120,6 +122,7 @@ impl TestApp {
             state,
             router,
             shared,
+            push_auth: None,
         }
     }
 
@@ -137,6 +140,7 @@ impl TestApp {
             state,
             router,
             shared: self.shared,
+            push_auth: self.push_auth,
         }
     }
 
@@ -178,7 +182,7 @@ impl TestApp {
             .req(
                 Method::POST,
                 &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
-                &[],
+                &self.auth_headers(),
                 data.to_vec(),
             )
             .await;
@@ -218,13 +222,23 @@ impl TestApp {
         content_type: &str,
         body: &[u8],
     ) -> Resp {
+        let mut headers = self.auth_headers();
+        headers.push(("content-type", content_type));
         self.req(
             Method::PUT,
             &format!("/v2/{repo}/manifests/{reference}"),
-            &[("content-type", content_type)],
+            &headers,
             body.to_vec(),
         )
         .await
+    }
+
+    fn auth_headers(&self) -> Vec<(&str, &str)> {
+        self.push_auth
+            .as_deref()
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect()
     }
 }
 
