@@ -8,6 +8,7 @@ mod hub_repos;
 mod registry;
 mod token;
 mod web;
+mod web_hub;
 
 #[cfg(test)]
 mod authz_matrix;
@@ -16,7 +17,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 
 use crate::app::AppState;
 
@@ -56,7 +57,37 @@ pub(crate) fn client_ip(
 /// Every route wharf serves.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(web::home))
+        .route("/", get(web_hub::home))
+        .route("/search", get(web_hub::home))
+        .route("/new", get(web_hub::new_repo).post(web_hub::new_repo_post))
+        .route("/r/{ns}/{repo}", get(web_hub::repo_general))
+        .route("/r/{ns}/{repo}/tags", get(web_hub::repo_tags))
+        .route(
+            "/r/{ns}/{repo}/tags/delete",
+            post(web_hub::repo_tags_delete),
+        )
+        .route(
+            "/r/{ns}/{repo}/settings",
+            get(web_hub::repo_settings).post(web_hub::repo_settings_post),
+        )
+        .route(
+            "/r/{ns}/{repo}/logo",
+            get(web_hub::repo_logo).post(web_hub::repo_logo_post),
+        )
+        .route("/u/{ns}", get(web_hub::namespace))
+        .route("/u/{ns}/logo", get(web_hub::namespace_logo))
+        .route(
+            "/orgs/{org}/programs",
+            get(web_hub::programs).post(web_hub::programs_post),
+        )
+        .route("/logos/{digest}", get(web_hub::stored_logo))
+        .route("/admin", get(web_hub::admin))
+        .route("/admin/applications/{id}", post(web_hub::admin_decide))
+        .route(
+            "/settings/tokens",
+            get(web_hub::tokens).post(web_hub::tokens_post),
+        )
+        .route("/static/{file}", get(web_hub::static_file))
         .route("/login", get(web::login_form).post(web::login))
         .route("/logout", axum::routing::post(web::logout))
         .route("/healthz", get(healthz))

@@ -15,26 +15,20 @@ use wharf_hub::HubError;
 use crate::app::AppState;
 
 const SESSION_COOKIE: &str = "wharf_session";
-const CSRF_COOKIE: &str = "wharf_csrf";
+pub(crate) const CSRF_COOKIE: &str = "wharf_csrf";
 const MAX_FORM: usize = 16 * 1024;
-
-#[derive(Template)]
-#[template(path = "home.html")]
-struct Home {
-    user: Option<String>,
-    csrf: String,
-}
 
 #[derive(Template)]
 #[template(path = "login.html")]
 struct Login {
     user: Option<String>,
+    is_admin: bool,
     csrf: String,
     username: String,
     error: Option<String>,
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -52,7 +46,7 @@ fn new_csrf() -> String {
 }
 
 /// Compares without stopping at the first difference.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -74,14 +68,14 @@ fn secure(state: &AppState) -> &'static str {
 }
 
 /// The page's CSRF token: the cookie's, or a new one to set.
-fn csrf_for(headers: &HeaderMap) -> (String, bool) {
+pub(crate) fn csrf_for(headers: &HeaderMap) -> (String, bool) {
     match cookie(headers, CSRF_COOKIE).filter(|c| c.len() == 43) {
         Some(c) => (c.to_owned(), false),
         None => (new_csrf(), true),
     }
 }
 
-fn page(
+pub(crate) fn page(
     state: &AppState,
     status: StatusCode,
     html: Result<String, askama::Error>,
@@ -121,24 +115,13 @@ fn page(
     resp
 }
 
-async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<wharf_hub::User> {
+pub(crate) async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<wharf_hub::User> {
     let token = cookie(headers, SESSION_COOKIE)?;
     state.hub.verify_session_token(token).await.ok()
 }
 
 fn redirect(to: &'static str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
-}
-
-pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let user = session_user(&state, &headers).await.map(|u| u.name);
-    let (csrf, fresh) = csrf_for(&headers);
-    let html = Home {
-        user,
-        csrf: csrf.clone(),
-    }
-    .render();
-    page(&state, StatusCode::OK, html, fresh.then_some(&csrf))
 }
 
 pub(crate) async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -148,6 +131,7 @@ pub(crate) async fn login_form(State(state): State<AppState>, headers: HeaderMap
     let (csrf, fresh) = csrf_for(&headers);
     let html = Login {
         user: None,
+        is_admin: false,
         csrf: csrf.clone(),
         username: String::new(),
         error: None,
@@ -158,23 +142,37 @@ pub(crate) async fn login_form(State(state): State<AppState>, headers: HeaderMap
 
 /// Reads a form body and checks its CSRF token against the cookie.
 async fn checked_form(req: Request) -> Result<(HeaderMap, Vec<(String, String)>), Response> {
+    checked_form_limited(req, MAX_FORM).await
+}
+
+/// Reads a form body of at most `limit` bytes and checks its CSRF token against the cookie.
+pub(crate) async fn checked_form_limited(
+    req: Request,
+    limit: usize,
+) -> Result<(HeaderMap, Vec<(String, String)>), Response> {
     let headers = req.headers().clone();
-    let body = http_body_util::Limited::new(req.into_body(), MAX_FORM)
+    let body = http_body_util::Limited::new(req.into_body(), limit)
         .collect()
         .await
         .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large\n").into_response())?
         .to_bytes();
     let form: Vec<(String, String)> = form_urlencoded::parse(&body)
         .into_owned()
-        .take(16)
+        .take(256)
         .collect();
     let sent = form
         .iter()
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    match cookie(&headers, CSRF_COOKIE) {
-        Some(c) if !sent.is_empty() && same(c, sent) => Ok((headers, form)),
+    check_csrf(&headers, sent)?;
+    Ok((headers, form))
+}
+
+/// Checks a form's CSRF token against the cookie (double submit).
+pub(crate) fn check_csrf(headers: &HeaderMap, sent: &str) -> Result<(), Response> {
+    match cookie(headers, CSRF_COOKIE) {
+        Some(c) if !sent.is_empty() && same(c, sent) => Ok(()),
         _ => Err((
             StatusCode::FORBIDDEN,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -201,6 +199,7 @@ pub(crate) async fn login(State(state): State<AppState>, req: Request) -> Respon
     let fail = |status: StatusCode, message: String| {
         let html = Login {
             user: None,
+            is_admin: false,
             csrf: csrf.clone(),
             username: username.chars().take(64).collect(),
             error: Some(message),
