@@ -1,0 +1,272 @@
+"""The hub's web pages in a real browser (Debian's headless Chromium, driven by Selenium through
+chromedriver): sign in, create a repository, edit its description, categories and overview
+with Write/Preview, apply to a program and have an administrator approve it, upload a logo,
+delete a tag through the confirmation dialog, and search with a filter.
+
+Each page is saved as a PNG screenshot under $WHARF_SCREENSHOTS (default
+target/e2e-screenshots), so a person can look at what the test saw."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+import requests
+
+from helpers import OCI_MANIFEST, require_bin, require_module, run, sha256_digest, wharf_bin
+
+PASSWORDS = {"alice": "alice-web-pass-1", "boss": "boss-web-pass-22"}
+SHOTS = Path(os.environ.get("WHARF_SCREENSHOTS", Path(__file__).resolve().parents[2] / "target" / "e2e-screenshots"))
+
+
+def png(width: int, height: int, rgb=(11, 92, 173)) -> bytes:
+    """A solid-colour PNG, written by hand (no imaging library needed)."""
+    row = b"\x00" + bytes(rgb) * width
+    raw = row * height
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def browser(tmp_path):
+    require_bin("chromium", "chromedriver")
+    require_module("selenium")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def hub_wharf(wharf_factory, monkeypatch):
+    monkeypatch.setenv("WHARF_AUTH", "true")
+    w = wharf_factory()
+    for name, pw in PASSWORDS.items():
+        extra = ["--admin"] if name == "boss" else []
+        run([wharf_bin(), "user", "add", name, "--email", f"{name}@example.com", "--password-stdin", *extra,
+             "--data-dir", w.data_dir], input=pw + "\n")
+    run([wharf_bin(), "org", "add", "acme", "--owner", "alice", "--data-dir", w.data_dir])
+    return w
+
+
+def push_image(w, repo: str, tag: str, arch: str) -> str:
+    """Pushes a small image as alice (Basic auth on the registry) and returns its digest."""
+    s = requests.Session()
+    s.auth = ("alice", PASSWORDS["alice"])
+
+    def blob(data: bytes) -> str:
+        d = sha256_digest(data)
+        r = s.post(w.v2(f"{repo}/blobs/uploads/?digest={d}"), data=data, timeout=30)
+        assert r.status_code == 201, r.text
+        return d
+
+    cfg = json.dumps({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    layer = os.urandom(3000)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(cfg), "size": len(cfg)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": blob(layer), "size": len(layer)}],
+    }).encode()
+    r = s.put(w.v2(f"{repo}/manifests/{tag}"), data=manifest, headers={"Content-Type": OCI_MANIFEST}, timeout=30)
+    assert r.status_code == 201, r.text
+    return r.headers["Docker-Content-Digest"]
+
+
+def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    w, b = hub_wharf, browser
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def wait_for(css):
+        return WebDriverWait(b, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+    def shot(name):
+        b.save_screenshot(str(SHOTS / f"{name}.png"))
+
+    def css(sel):
+        return b.find_element(By.CSS_SELECTOR, sel)
+
+    def sign_in(user):
+        b.get(f"{w.url}/login")
+        wait_for("form#login")
+        css("#username").send_keys(user)
+        css("#password").send_keys(PASSWORDS[user])
+        css("form#login button[type=submit]").click()
+        assert wait_for("#account .username").text == user
+
+    def sign_out():
+        css("#account form[action='/logout'] button").click()
+        wait_for("form#login")
+
+    sign_in("alice")
+    shot("01-home")
+
+    # Create a repository.
+    b.get(f"{w.url}/new")
+    wait_for("form#new-repo")
+    from selenium.webdriver.support.ui import Select
+    Select(css("#namespace")).select_by_value("acme")
+    css("#name").send_keys("site")
+    css("#description").send_keys("A static site server")
+    shot("02-create-repository")
+    css("form#new-repo button[type=submit]").click()
+    wait_for("#pull-command")
+    assert b.current_url.endswith("/r/acme/site")
+    assert "docker pull" in css("#pull-command").text and "acme/site" in css("#pull-command").text
+    push_image(w, "acme/site", "1.0", "amd64")
+    push_image(w, "acme/site", "old", "arm64")
+
+    # Settings: a 101-character description is refused and nothing changes.
+    b.get(f"{w.url}/r/acme/site/settings")
+    wait_for("#info-form")
+    field = css("#description-input")
+    field.clear()
+    field.send_keys("x" * 101)
+    css("#info-update").click()
+    assert "at most 100" in wait_for("#error").text
+    field = css("#description-input")
+    field.clear()
+    field.send_keys("Serves static sites, fast")
+    for slug in ("web-servers", "networking"):
+        css(f"#info-form input[value='{slug}']").click()
+    css("#info-update").click()
+    assert "Saved" in wait_for("#notice").text
+    assert css("#description").text == "Serves static sites, fast"
+    assert "Web servers" in css("#categories").text
+
+    # The overview: write, preview, update.
+    editor = css("#overview-input")
+    editor.clear()
+    editor.send_keys("# Site\n\nRun **it** with `docker run`.\n")
+    css("#tab-preview").click()
+    preview = wait_for("#preview")
+    assert preview.find_element(By.TAG_NAME, "h1").text == "Site"
+    assert preview.find_element(By.TAG_NAME, "strong").text == "it"
+    shot("03-overview-preview")
+    css("#overview-update").click()
+    assert "Saved" in wait_for("#notice").text
+    # Markdown with a script is refused.
+    editor = css("#overview-input")
+    editor.clear()
+    editor.send_keys("<script>alert(1)</script>")
+    css("#overview-update").click()
+    assert "script" in wait_for("#error").text
+    b.get(f"{w.url}/r/acme/site")
+    assert wait_for("#overview h1").text == "Site"
+    shot("04-repository-general")
+
+    # Logos are for program members: apply, and have the administrator approve.
+    b.get(f"{w.url}/r/acme/site/settings")
+    assert "programs" in wait_for("#logo-title").find_element(By.XPATH, "..").text
+    b.get(f"{w.url}/orgs/acme/programs")
+    wait_for("#apply-form")
+    profile_logo = tmp_path / "acme.png"
+    profile_logo.write_bytes(png(512, 512, (200, 60, 20)))
+    css("#legal_name").send_keys("Acme Incorporated")
+    css("#website").send_keys("https://acme.example")
+    css("#phone").send_keys("+1 555 0100")
+    css("#email").send_keys("legal@acme.example")
+    css("#logo").send_keys(str(profile_logo))
+    shot("05-program-application")
+    css("#apply").click()
+    assert "Application sent" in wait_for("#notice").text
+    assert css("#applications .status").text == "pending"
+    sign_out()
+    sign_in("boss")
+    b.get(f"{w.url}/admin")
+    wait_for("article[data-application]")
+    shot("06-administration")
+    css("article[data-application] button.approve").click()
+    assert "approved" in wait_for("#notice").text
+    sign_out()
+    sign_in("alice")
+
+    # Upload a repository logo: a 119-pixel image is refused, a good one shows.
+    b.get(f"{w.url}/r/acme/site/settings")
+    wait_for("#logo-form")
+    small = tmp_path / "small.png"
+    small.write_bytes(png(119, 119))
+    css("#logo-file").send_keys(str(small))
+    css("#logo-upload").click()
+    assert "at least 120×120" in wait_for("#error").text
+    good = tmp_path / "logo.png"
+    good_bytes = png(200, 200, (20, 160, 90))
+    good.write_bytes(good_bytes)
+    css("#logo-file").send_keys(str(good))
+    css("#logo-upload").click()
+    assert "Logo updated" in wait_for("#notice").text
+    assert requests.get(f"{w.url}/r/acme/site/logo", timeout=10).content == good_bytes
+    assert "Verified Publisher" in css("#badge").text
+    shot("07-repository-settings")
+
+    # Tags: delete one through the confirmation dialog.
+    b.get(f"{w.url}/r/acme/site/tags")
+    wait_for("#tags")
+    rows = {r.get_attribute("data-tag"): r.text for r in b.find_elements(By.CSS_SELECTOR, "#tags tbody tr")}
+    assert set(rows) == {"1.0", "old"}
+    assert "linux/arm64" in rows["old"] and "linux/amd64" in rows["1.0"]
+    css("#select-old").click()
+    css("#delete-tags").click()
+    dialog = wait_for("dialog#confirm-delete")
+    assert dialog.is_displayed() and "old" in dialog.text
+    shot("08-delete-tag-dialog")
+    css("#confirm-delete-button").click()
+    assert "Deleted 1 tag" in wait_for("#notice").text
+    assert [r.get_attribute("data-tag") for r in b.find_elements(By.CSS_SELECTOR, "#tags tbody tr")] == ["1.0"]
+    shot("09-tags")
+
+    # Search with a filter: the verified publisher's repository, with its badge.
+    push_image(w, "alice/site-tools", "1", "amd64")
+    b.get(f"{w.url}/")
+    wait_for("#search-form")
+    css("#q").send_keys("site")
+    css("#search-form input[value='verified_publisher']").click()
+    css("#search-form button[type=submit]").click()
+    wait_for("#result-count")
+    names = [li.get_attribute("data-name") for li in b.find_elements(By.CSS_SELECTOR, "li.result")]
+    assert names == ["acme/site"], names
+    assert "Verified Publisher" in css("li.result .badge").text
+    shot("10-search-filtered")
+    css("#search-form input[value='verified_publisher']").click()
+    css("#search-form button[type=submit]").click()
+    wait_for("#result-count")
+    names = [li.get_attribute("data-name") for li in b.find_elements(By.CSS_SELECTOR, "li.result")]
+    assert names == ["acme/site", "alice/site-tools"], names
+
+    # Archive: labelled, and pushes are refused with a clear message.
+    b.get(f"{w.url}/r/acme/site/settings")
+    css("#archive").click()
+    assert wait_for("#archived").text == "Archived"
+    s = requests.Session()
+    s.auth = ("alice", PASSWORDS["alice"])
+    r = s.post(w.v2("acme/site/blobs/uploads/"), timeout=10)
+    assert r.status_code == 403 and "archived" in r.text
+    b.get(f"{w.url}/u/acme")
+    wait_for("#ns-storage")
+    shot("11-organization")
+    print(f"screenshots in {SHOTS}")
