@@ -222,6 +222,8 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     assert "Logo updated" in wait_for("#notice").text
     assert requests.get(f"{w.url}/r/acme/site/logo", timeout=10).content == good_bytes
     assert "Verified Publisher" in css("#badge").text
+    WebDriverWait(b, 10).until(lambda d: d.execute_script("return document.getElementById('repo-logo').complete"))
+    assert b.execute_script("return document.getElementById('repo-logo').naturalWidth") == 200
     shot("07-repository-settings")
 
     # Tags: delete one through the confirmation dialog.
@@ -230,6 +232,7 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     rows = {r.get_attribute("data-tag"): r.text for r in b.find_elements(By.CSS_SELECTOR, "#tags tbody tr")}
     assert set(rows) == {"1.0", "old"}
     assert "linux/arm64" in rows["old"] and "linux/amd64" in rows["1.0"]
+    assert "image" in rows["old"] and "config" not in rows["old"]
     css("#select-old").click()
     css("#delete-tags").click()
     dialog = wait_for("dialog#confirm-delete")

@@ -482,15 +482,11 @@ impl Hub {
                     }
                 }
                 Some(m) => {
+                    // Parsing gives artifacts their config's type when they name none.
                     content_type = m
                         .artifact_type
                         .clone()
-                        .or_else(|| {
-                            m.config
-                                .as_ref()
-                                .map(|c| c.media_type.clone())
-                                .filter(|t| !is_image_config(t))
-                        })
+                        .filter(|t| !is_image_config(t))
                         .unwrap_or_else(|| "image".to_owned());
                     let (os, architecture, variant) = match &m.config {
                         Some(c) if is_image_config(&c.media_type) && c.size <= 1 << 20 => {

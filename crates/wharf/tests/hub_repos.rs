@@ -441,6 +441,8 @@ async fn tags_show_platforms_sizes_and_pulls_and_storage_counts_shared_blobs_onc
     assert_eq!(names, ["amd", "multi"]);
     let amd_tag = &tags["results"][0];
     assert_eq!(amd_tag["images"][0]["architecture"], "amd64");
+    assert_eq!(amd_tag["content_type"], "image");
+    assert_eq!(tags["results"][1]["content_type"], "index");
     assert_eq!(amd_tag["images"][0]["os"], "linux");
     let amd_cfg_len = format!(
         "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"n\":{}}}",

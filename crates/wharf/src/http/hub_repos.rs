@@ -670,7 +670,8 @@ pub(crate) fn image_response(media_type: &str, data: Vec<u8>) -> Response {
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, media_type.to_owned()),
-            (header::CACHE_CONTROL, "public, max-age=300".to_owned()),
+            // Logos change in place (same URL): revalidate every time.
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
             (
                 header::HeaderName::from_static("x-content-type-options"),
                 "nosniff".to_owned(),
