@@ -273,3 +273,28 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     wait_for("#ns-storage")
     shot("11-organization")
     print(f"screenshots in {SHOTS}")
+
+
+def test_programs_are_decided_from_the_command_line(hub_wharf):
+    """An organization applies through the JSON API; an administrator approves with
+    `wharf program decide`, and the badge shows on the repository."""
+    import base64
+
+    w = hub_wharf
+    push_image(w, "acme/cli", "1", "amd64")
+    tok = requests.post(f"{w.url}/v2/users/login", json={"username": "alice", "password": PASSWORDS["alice"]}, timeout=10).json()["token"]
+    h = {"Authorization": f"Bearer {tok}"}
+    r = requests.post(f"{w.url}/v2/orgs/acme/programs", headers=h, timeout=10, json={
+        "program": "open_source", "legal_name": "Acme OSS", "website": "https://acme.example",
+        "phone": "+1 555 0100", "email": "oss@acme.example", "logo": base64.b64encode(png(600, 600)).decode(),
+    })
+    assert r.status_code == 201, r.text
+    app_id = r.json()["id"]
+    listing = run([wharf_bin(), "program", "list", "--status", "pending", "--data-dir", w.data_dir]).stdout
+    assert f"{app_id}" in listing and "acme" in listing and "open_source" in listing, listing
+    refused = run([wharf_bin(), "program", "decide", str(app_id), "approve", "--as", "alice", "--data-dir", w.data_dir], check=False)
+    assert refused.returncode != 0 and "not an administrator" in refused.stderr
+    out = run([wharf_bin(), "program", "decide", str(app_id), "approve", "--as", "boss", "--data-dir", w.data_dir]).stdout
+    assert "approved" in out
+    repo = requests.get(f"{w.url}/v2/namespaces/acme/repositories/cli", timeout=10).json()
+    assert repo["badge"] == "open_source"

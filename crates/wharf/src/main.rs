@@ -34,6 +34,9 @@ enum Command {
     /// Manage repositories.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// Review trusted-content program applications (Verified Publisher, Sponsored Open Source).
+    #[command(subcommand)]
+    Program(ProgramCommand),
     /// Manage teams inside organizations.
     #[command(subcommand)]
     Team(TeamCommand),
@@ -85,6 +88,32 @@ enum RepoCommand {
         grantee: String,
         #[arg(long, value_parser = ["read", "write", "admin"])]
         permission: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProgramCommand {
+    /// List applications, newest first.
+    List {
+        /// Only applications with this status.
+        #[arg(long, value_parser = ["pending", "approved", "rejected", "revoked"])]
+        status: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Approve, reject or revoke an application, as the administrator `--as`.
+    Decide {
+        id: i64,
+        #[arg(value_parser = ["approve", "reject", "revoke"])]
+        decision: String,
+        /// The administrator deciding.
+        #[arg(long = "as")]
+        admin: String,
+        /// A note shown to the organization.
+        #[arg(long, default_value = "")]
+        note: String,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -240,6 +269,7 @@ fn main() -> std::process::ExitCode {
             Command::Token(cmd) => token(cmd).await,
             Command::Repo(cmd) => repo(cmd).await,
             Command::Team(cmd) => team(cmd).await,
+            Command::Program(cmd) => program(cmd).await,
             Command::Check { data } => check(data).await,
         }
     });
@@ -481,6 +511,56 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {
         "{repo} is now {}",
         if private { "private" } else { "public" }
     );
+    Ok(())
+}
+
+async fn program(cmd: ProgramCommand) -> anyhow::Result<()> {
+    match cmd {
+        ProgramCommand::List { status, data } => {
+            let state = open_data(data).await?;
+            // Listing is an administrator's view of the whole hub.
+            let all = wharf_hub::User::password(0, String::new(), true);
+            let (count, apps) = state
+                .hub
+                .all_applications(&all, status.as_deref(), 0, 1000)
+                .await?;
+            state.registry.db().close().await;
+            println!("{count} application(s)");
+            println!(
+                "{:<6} {:<20} {:<20} {:<10} {:<30} {}",
+                "ID", "ORGANIZATION", "PROGRAM", "STATUS", "LEGAL ENTITY", "WEBSITE"
+            );
+            for a in apps {
+                println!(
+                    "{:<6} {:<20} {:<20} {:<10} {:<30} {}",
+                    a.id, a.namespace, a.program, a.status, a.legal_name, a.website
+                );
+            }
+        }
+        ProgramCommand::Decide {
+            id,
+            decision,
+            admin,
+            note,
+            data,
+        } => {
+            let state = open_data(data).await?;
+            let user = state
+                .hub
+                .user(&admin)
+                .await?
+                .filter(|u| u.is_admin)
+                .ok_or_else(|| anyhow::anyhow!("{admin:?} is not an administrator"))?;
+            let decision =
+                wharf_hub::Decision::parse(&decision).expect("clap checked the decision");
+            let a = state.hub.decide_program(&user, id, decision, &note).await?;
+            state.registry.db().close().await;
+            println!(
+                "application {} of {} ({}) is now {}",
+                a.id, a.namespace, a.program, a.status
+            );
+        }
+    }
     Ok(())
 }
 
