@@ -1018,3 +1018,55 @@ async fn search_ranks_filters_and_hides_private_repositories() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn library_images_are_official_and_only_administrators_push_them() {
+    let mut h = hub().await;
+    // alice cannot push to library.
+    let r = h
+        .app
+        .req(
+            Method::POST,
+            "/v2/library/redis/blobs/uploads/",
+            &[("authorization", &basic("alice"))],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    h.app.push_auth = Some(basic("boss"));
+    h.app.push_image("library/redis", "7", b"redis layer").await;
+    let app = &h.app;
+    let set = api(
+        app,
+        Method::PATCH,
+        "/v2/namespaces/library/repositories/redis",
+        Some(&h.boss),
+        Some(json!({"description": "Redis, the official image"})),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", detail(&set));
+    let repo = api(
+        app,
+        Method::GET,
+        "/v2/namespaces/library/repositories/redis",
+        None,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(repo["badge"], "official");
+    assert_eq!(repo["is_official"], true);
+    let r = api(
+        app,
+        Method::GET,
+        "/v2/search/repositories?badges=official",
+        None,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(r["count"], 1);
+    let v1 = app.get("/v1/search?q=redis").await.json();
+    assert_eq!(v1["results"][0]["name"], "library/redis");
+    assert_eq!(v1["results"][0]["is_official"], true);
+}
