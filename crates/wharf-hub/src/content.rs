@@ -152,13 +152,13 @@ pub fn check_overview(md: &str) -> Result<(), HubError> {
                 }
             }
             Event::Start(Tag::Link { dest_url, .. })
-            | Event::Start(Tag::Image { dest_url, .. }) => {
-                if !safe_url(&dest_url) {
-                    return Err(HubError::InvalidInput(format!(
-                        "the overview links to {:?}; links must be http:, https:, mailto: or relative (javascript: and other schemes are refused)",
-                        dest_url.chars().take(60).collect::<String>()
-                    )));
-                }
+            | Event::Start(Tag::Image { dest_url, .. })
+                if !safe_url(&dest_url) =>
+            {
+                return Err(HubError::InvalidInput(format!(
+                    "the overview links to {:?}; links must be http:, https:, mailto: or relative (javascript: and other schemes are refused)",
+                    dest_url.chars().take(60).collect::<String>()
+                )));
             }
             _ => {}
         }

@@ -139,8 +139,11 @@ fn archived_error(name: &str) -> HubError {
 /// a crash loses at most the last few seconds of pull counts, never a pull.
 #[derive(Debug, Default)]
 pub(crate) struct PullCounter {
-    pending: Mutex<HashMap<(String, Option<String>), (i64, i64)>>,
+    pending: Mutex<HashMap<PullKey, (i64, i64)>>,
 }
+
+/// (repository, tag if pulled by tag) → (pulls, last pull time).
+type PullKey = (String, Option<String>);
 
 const MAX_PENDING_PULL_KEYS: usize = 50_000;
 

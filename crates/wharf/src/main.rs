@@ -527,8 +527,8 @@ async fn program(cmd: ProgramCommand) -> anyhow::Result<()> {
             state.registry.db().close().await;
             println!("{count} application(s)");
             println!(
-                "{:<6} {:<20} {:<20} {:<10} {:<30} {}",
-                "ID", "ORGANIZATION", "PROGRAM", "STATUS", "LEGAL ENTITY", "WEBSITE"
+                "{:<6} {:<20} {:<20} {:<10} {:<30} WEBSITE",
+                "ID", "ORGANIZATION", "PROGRAM", "STATUS", "LEGAL ENTITY"
             );
             for a in apps {
                 println!(

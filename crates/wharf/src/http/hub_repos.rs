@@ -3,6 +3,9 @@
 //! the older `/v2/repositories/{ns}/{repo}/…` forms, `/v2/search/repositories`, and `/v1/search`
 //! for `docker search`. Reading public repositories needs no sign-in; a private repository the
 //! caller may not see answers exactly as a missing one.
+// Helpers return the finished error `Response` as their `Err`, once per request: its size
+// does not matter.
+#![allow(clippy::result_large_err)]
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};

@@ -170,6 +170,7 @@ pub(crate) async fn checked_form_limited(
 }
 
 /// Checks a form's CSRF token against the cookie (double submit).
+#[allow(clippy::result_large_err)] // the refusal, once per request
 pub(crate) fn check_csrf(headers: &HeaderMap, sent: &str) -> Result<(), Response> {
     match cookie(headers, CSRF_COOKIE) {
         Some(c) if !sent.is_empty() && same(c, sent) => Ok(()),
