@@ -40,6 +40,7 @@ from helpers import (
     make_rootfs_tar,
     need,
     require_bin,
+    require_module,
     require_scale_backends,
     run,
     wharf_bin,
@@ -264,3 +265,25 @@ def _report_mode():
     if SCALE:
         print("WHARF_E2E_BACKEND=scale: each wharf is 2 nodes on PostgreSQL + S3 behind nginx")
     yield
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Debian's headless Chromium driven by Selenium through chromedriver (no browser download).
+    The flags keep Chromium off the network: only the loopback wharf is reachable here."""
+    require_bin("chromium", "chromedriver")
+    require_module("selenium")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()

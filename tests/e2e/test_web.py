@@ -5,28 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import require_bin, require_module, run, wharf_bin
+from helpers import run, wharf_bin
 
 PASSWORD = "web-password-1"
 
-
-@pytest.fixture
-def browser(tmp_path):
-    require_bin("chromium", "chromedriver")
-    require_module("selenium")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import OCI_MANIFEST, require_bin, require_module, run, sha256_digest, wharf_bin
+from helpers import OCI_MANIFEST, run, sha256_digest, wharf_bin
 
 PASSWORDS = {"alice": "alice-web-pass-1", "boss": "boss-web-pass-22"}
 SHOTS = Path(os.environ.get("WHARF_SCREENSHOTS", Path(__file__).resolve().parents[2] / "target" / "e2e-screenshots"))
@@ -38,25 +38,6 @@ def png(width: int, height: int, rgb=(11, 92, 173)) -> bytes:
         + chunk(b"IEND", b"")
     )
 
-
-@pytest.fixture
-def browser(tmp_path):
-    require_bin("chromium", "chromedriver")
-    require_module("selenium")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture

@@ -48,6 +48,8 @@ const REPO_COLUMNS: &str = "r.id, r.name, r.namespace, r.description, r.overview
     r.private, r.archived, r.logo, r.pull_count, r.last_pulled_at, r.created_at, \
     COALESCE(r.updated_at, r.created_at), n.program, n.logo, \
     CAST(CASE WHEN EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) THEN 1 ELSE 0 END AS BIGINT)";
+const TAG_COLUMNS: &str = "t.name, m.id, m.digest, m.media_type, m.payload, t.pushed_at, t.pulled_at \
+    FROM tags t JOIN manifests m ON m.id = t.manifest_id";
 const REPO_FROM: &str = "repositories r LEFT JOIN namespaces n ON n.name = r.namespace";
 
 fn repo_from(r: &AnyRow) -> Result<RepoRow, sqlx::Error> {
@@ -544,9 +546,7 @@ impl Db {
             TagOrder::Pushed => "t.pushed_at DESC, t.manifest_id DESC, t.name",
         };
         let sql = format!(
-            "SELECT t.name, m.id, m.digest, m.media_type, m.payload, t.pushed_at, t.pulled_at \
-             FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repo_id = $1 \
-             ORDER BY {order} LIMIT $2 OFFSET $3"
+            "SELECT {TAG_COLUMNS} WHERE t.repo_id = $1 ORDER BY {order} LIMIT $2 OFFSET $3"
         );
         let rows = sqlx::query(&sql)
             .bind(repo.0)
@@ -554,40 +554,20 @@ impl Db {
             .bind(offset as i64)
             .fetch_all(&self.read)
             .await?;
-        let tags = rows
-            .into_iter()
-            .map(|r| TagRow {
-                name: r.get(0),
-                manifest_id: r.get(1),
-                digest: r.get(2),
-                media_type: r.get(3),
-                payload: r.get(4),
-                pushed_at: r.get(5),
-                pulled_at: r.get(6),
-            })
-            .collect();
+        let tags = rows.iter().map(tag_from).collect();
         Ok((count as u64, tags))
     }
 
     /// One tag with its manifest.
     pub async fn tag_row(&self, repo: RepoId, tag: &str) -> Result<Option<TagRow>, DbError> {
-        let row = sqlx::query(
-            "SELECT t.name, m.id, m.digest, m.media_type, m.payload, t.pushed_at, t.pulled_at \
-             FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repo_id = $1 AND t.name = $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {TAG_COLUMNS} WHERE t.repo_id = $1 AND t.name = $2"
+        ))
         .bind(repo.0)
         .bind(tag)
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(|r| TagRow {
-            name: r.get(0),
-            manifest_id: r.get(1),
-            digest: r.get(2),
-            media_type: r.get(3),
-            payload: r.get(4),
-            pushed_at: r.get(5),
-            pulled_at: r.get(6),
-        }))
+        Ok(row.as_ref().map(tag_from))
     }
 
     /// The manifests of these indexes that the repository holds.
@@ -896,6 +876,18 @@ impl Db {
         }
         tx.commit().await?;
         Ok(true)
+    }
+}
+
+fn tag_from(r: &AnyRow) -> TagRow {
+    TagRow {
+        name: r.get(0),
+        manifest_id: r.get(1),
+        digest: r.get(2),
+        media_type: r.get(3),
+        payload: r.get(4),
+        pushed_at: r.get(5),
+        pulled_at: r.get(6),
     }
 }
 

@@ -555,24 +555,34 @@ async fn repo_page(
     ctx.render(state, extra.status, html)
 }
 
+async fn repo_tab(
+    state: &AppState,
+    ns: &str,
+    repo: &str,
+    req: Request,
+    tab: &'static str,
+) -> Response {
+    let ctx = Ctx::of(state, req.headers()).await;
+    let query = req.uri().query().unwrap_or("").to_owned();
+    repo_page(
+        state,
+        &ctx,
+        req.headers(),
+        ns,
+        repo,
+        tab,
+        &query,
+        Extra::default(),
+    )
+    .await
+}
+
 pub(crate) async fn repo_general(
     State(state): State<AppState>,
     Path((ns, repo)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let ctx = Ctx::of(&state, req.headers()).await;
-    let query = req.uri().query().unwrap_or("").to_owned();
-    repo_page(
-        &state,
-        &ctx,
-        req.headers(),
-        &ns,
-        &repo,
-        "general",
-        &query,
-        Extra::default(),
-    )
-    .await
+    repo_tab(&state, &ns, &repo, req, "general").await
 }
 
 pub(crate) async fn repo_tags(
@@ -580,19 +590,7 @@ pub(crate) async fn repo_tags(
     Path((ns, repo)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let ctx = Ctx::of(&state, req.headers()).await;
-    let query = req.uri().query().unwrap_or("").to_owned();
-    repo_page(
-        &state,
-        &ctx,
-        req.headers(),
-        &ns,
-        &repo,
-        "tags",
-        &query,
-        Extra::default(),
-    )
-    .await
+    repo_tab(&state, &ns, &repo, req, "tags").await
 }
 
 pub(crate) async fn repo_settings(
@@ -600,19 +598,7 @@ pub(crate) async fn repo_settings(
     Path((ns, repo)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let ctx = Ctx::of(&state, req.headers()).await;
-    let query = req.uri().query().unwrap_or("").to_owned();
-    repo_page(
-        &state,
-        &ctx,
-        req.headers(),
-        &ns,
-        &repo,
-        "settings",
-        &query,
-        Extra::default(),
-    )
-    .await
+    repo_tab(&state, &ns, &repo, req, "settings").await
 }
 
 fn values(form: &[(String, String)], key: &str) -> Vec<String> {
