@@ -61,6 +61,9 @@ need_mod helm_python "helm-python-sdk>=0.2.2,<0.3"
 need_mod pytest "pytest"
 need_mod requests "requests"
 need_mod selenium "selenium>=4.10"
+need_mod yaml "PyYAML"
+need_mod jsonschema "jsonschema>=4.18"
+need_mod openapi_spec_validator "openapi-spec-validator>=0.7"
 
 if [ "${#pip_missing[@]}" -gt 0 ]; then
     echo "install-test-deps: pip install ${pip_missing[*]}"

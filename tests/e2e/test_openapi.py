@@ -708,5 +708,4 @@ def test_edge_inputs_are_answered_as_documented(hub_wharf):
         assert r["results"] == [] and r["next"] is None and r["previous"], r
     api.call("GET", "/v1/search", params={"q": "edge", "page": 100000, "n": 100}, expect=200)
 
-    if bugs:
-        pytest.xfail("known server bugs reproduced: " + " | ".join(bugs))
+    assert not bugs, "server bugs: " + " | ".join(bugs)

@@ -160,6 +160,10 @@ impl Hub {
     }
 
     async fn check_secret(&self, name: &str, password: &str) -> Result<User, HubError> {
+        // No stored name holds a control character (and PostgreSQL refuses NUL in text).
+        if name.chars().any(char::is_control) {
+            return Err(HubError::BadCredentials);
+        }
         if password.starts_with(crate::TOKEN_PREFIX) {
             return self.authenticate_token(name, password).await;
         }

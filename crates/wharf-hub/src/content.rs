@@ -142,6 +142,15 @@ pub fn check_overview(md: &str) -> Result<(), HubError> {
             "the overview is {n} characters long; it can be at most {MAX_OVERVIEW_CHARS}"
         )));
     }
+    if let Some(c) = md
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(HubError::InvalidInput(format!(
+            "the overview contains the control character U+{:04X}; only text, tabs and line breaks are allowed",
+            c as u32
+        )));
+    }
     for event in Parser::new_ext(md, Options::all()) {
         match event {
             Event::Html(h) | Event::InlineHtml(h) => {
@@ -325,6 +334,7 @@ mod tests {
             "hello <script>alert(1)</script>",
             "[x](javascript:alert(1))",
             "[x]( JaVaScRiPt:alert(1))",
+            "nul \u{0} byte",
             "<img src=x onerror=alert(1)>",
             "![i](vbscript:msgbox)",
             "<iframe src=https://example.com></iframe>",

@@ -211,7 +211,7 @@ impl Hub {
             Decision::Reject => (&["pending"], "rejected"),
             Decision::Revoke => (&["approved"], "revoked"),
         };
-        let note: String = note.chars().take(500).collect();
+        let note: String = note.chars().filter(|c| !c.is_control()).take(500).collect();
         if !self
             .db
             .decide_application(id, from, to, who.id, &note)

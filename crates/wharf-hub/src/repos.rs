@@ -364,20 +364,23 @@ impl Hub {
         offset: u32,
         limit: u32,
     ) -> Result<(u64, Vec<RepoView>), HubError> {
+        if query.chars().any(char::is_control) {
+            return Err(HubError::InvalidInput(
+                "the search contains control characters; search for words".into(),
+            ));
+        }
         let terms: Vec<String> = query
             .split(|c: char| c.is_whitespace() || c == ',')
             .filter(|t| !t.is_empty())
             .take(8)
             .map(|t| t.chars().take(64).collect::<String>().to_lowercase())
             .collect();
-        let categories = check_categories(categories).or_else(|e| {
-            // More than three categories is fine for filtering; unknown ones are not.
-            if categories.len() > crate::content::MAX_CATEGORIES {
-                Ok(categories.to_vec())
-            } else {
-                Err(e)
-            }
-        })?;
+        // Filtering may name any number of categories, each from the list.
+        let mut slugs = Vec::new();
+        for c in categories {
+            slugs.extend(check_categories(std::slice::from_ref(c))?);
+        }
+        let categories = slugs;
         let q = SearchQuery {
             terms,
             badges: badges.iter().map(|b| b.slug().to_owned()).collect(),

@@ -972,6 +972,8 @@ async fn search_ranks_filters_and_hides_private_repositories() {
     let r = search("query=redis&page_size=2", None).await.json();
     assert_eq!(r["results"].as_array().unwrap().len(), 2);
     assert!(r["next"].as_str().unwrap().contains("query=redis"), "{r}");
+    // Absolute, as Docker Hub's are.
+    assert!(r["next"].as_str().unwrap().starts_with("http://"), "{r}");
 
     // Programs come before others of equal relevance.
     let alice_user = app.state.hub.user("alice").await.unwrap().unwrap();

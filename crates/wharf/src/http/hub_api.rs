@@ -133,6 +133,70 @@ pub(crate) fn from_hub(e: HubError) -> Response {
 }
 
 pub(crate) async fn dispatch(state: &AppState, rest: &str, req: Request) -> Response {
+    let base = base_url(state, req.headers());
+    let is_get = req.method() == Method::GET;
+    let resp = route(state, rest, req).await;
+    if is_get && resp.status() == StatusCode::OK {
+        absolute_links(resp, &base).await
+    } else {
+        resp
+    }
+}
+
+/// This server's address as clients see it: `public_url`, else the scheme and `Host` of the
+/// request.
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(u) = &state.public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    format!("{}://{host}", if state.tls { "https" } else { "http" })
+}
+
+/// Docker Hub's `next` and `previous` are absolute URLs; the handlers build paths, made
+/// absolute here in one place.
+async fn absolute_links(resp: Response, base: &str) -> Response {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = body.collect().await.map(|b| b.to_bytes()) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+    };
+    let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => return Response::from_parts(parts, bytes.into()),
+    };
+    let mut changed = false;
+    for key in ["next", "previous"] {
+        if let Some(serde_json::Value::String(link)) = value.get_mut(key)
+            && link.starts_with('/')
+        {
+            *link = format!("{base}{link}");
+            changed = true;
+        }
+    }
+    if !changed {
+        return Response::from_parts(parts, bytes.into());
+    }
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, value.to_string().into())
+}
+
+async fn route(state: &AppState, rest: &str, req: Request) -> Response {
     let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let method = req.method().clone();
     let client = super::client_ip(state, &req);
@@ -386,7 +450,7 @@ async fn access_tokens(
             };
             let (page, size) = page_params(query);
             let active = all.iter().filter(|t| t.revoked_at.is_none()).count();
-            let start = ((page - 1) * size) as usize;
+            let start = (page - 1).saturating_mul(size) as usize;
             let results = all
                 .iter()
                 .skip(start)
@@ -463,7 +527,7 @@ async fn members(state: &AppState, user: &User, org: &str, query: &str) -> Respo
     let (page, size) = page_params(query);
     match state
         .hub
-        .org_members(user, org, (page - 1) * size, size)
+        .org_members(user, org, (page - 1).saturating_mul(size), size)
         .await
     {
         Ok((count, members)) => {
@@ -508,7 +572,11 @@ async fn groups(
 ) -> Response {
     let (page, size) = page_params(query);
     match (method, rest) {
-        (Method::GET, []) => match state.hub.teams(user, org, (page - 1) * size, size).await {
+        (Method::GET, []) => match state
+            .hub
+            .teams(user, org, (page - 1).saturating_mul(size), size)
+            .await
+        {
             Ok((count, teams)) => {
                 let results = teams
                     .into_iter()
@@ -552,7 +620,7 @@ async fn groups(
         }
         (Method::GET, [team, "members"]) => match state
             .hub
-            .team_members(user, org, team, (page - 1) * size, size)
+            .team_members(user, org, team, (page - 1).saturating_mul(size), size)
             .await
         {
             Ok((count, names)) => {

@@ -370,21 +370,9 @@ struct RepoPage {
 }
 
 fn registry_host(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(u) = &state.public_url {
-        return u
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
-    }
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .unwrap_or("localhost:5000")
+    let base = super::hub_api::base_url(state, headers);
+    base.split_once("://")
+        .map_or(base.as_str(), |(_, host)| host)
         .to_owned()
 }
 
