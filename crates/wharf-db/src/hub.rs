@@ -8,12 +8,14 @@ use wharf_oci::RepoName;
 use crate::{Db, DbError, RepoId, now};
 
 /// Who is looking, for queries that must hide private repositories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Viewer {
     /// Sees public repositories only.
     Anonymous,
     /// Sees public repositories and the private ones the user may read.
     User(i64),
+    /// An organization access token: public repositories and its organization's.
+    Org(String),
     /// Sees everything.
     Admin,
 }
@@ -239,7 +241,7 @@ fn contains_pattern(s: &str) -> String {
 }
 
 /// Appends the condition that `viewer` may see repository `r`.
-fn visible(sql: &mut Sql, viewer: Viewer) {
+fn visible(sql: &mut Sql, viewer: &Viewer) {
     match viewer {
         Viewer::Admin => {
             sql.push("1 = 1");
@@ -247,7 +249,13 @@ fn visible(sql: &mut Sql, viewer: Viewer) {
         Viewer::Anonymous => {
             sql.push("r.private = 0");
         }
+        Viewer::Org(org) => {
+            sql.push("(r.private = 0 OR r.namespace = ")
+                .text(org)
+                .push(")");
+        }
         Viewer::User(id) => {
+            let id = *id;
             sql.push("(r.private = 0 OR r.namespace = (SELECT name FROM users WHERE id = ")
                 .int(id)
                 .push(") OR r.namespace IN (SELECT o.name FROM orgs o JOIN org_members m ON m.org_id = o.id WHERE m.user_id = ")
@@ -373,7 +381,7 @@ impl Db {
             .push(" WHERE r.namespace = ")
             .text(namespace)
             .push(" AND ");
-        visible(&mut filter, viewer);
+        visible(&mut filter, &viewer);
         let order = match order {
             RepoOrder::Name => "r.name",
             RepoOrder::LastUpdated => "COALESCE(r.updated_at, r.created_at) DESC, r.name",
@@ -408,7 +416,7 @@ impl Db {
     pub async fn search_repos(&self, q: &SearchQuery) -> Result<(u64, Vec<RepoRow>), DbError> {
         let mut filter = Sql::default();
         filter.push(" WHERE ");
-        visible(&mut filter, q.viewer);
+        visible(&mut filter, &q.viewer);
         for term in &q.terms {
             let like = contains_pattern(term);
             filter
@@ -458,7 +466,9 @@ impl Db {
         for term in &q.terms {
             let like = contains_pattern(term);
             order
-                .push(" + CASE WHEN r.name LIKE ")
+                .push(" + CASE WHEN r.name = ")
+                .text(term)
+                .push(" THEN 100 WHEN r.name LIKE ")
                 .text(&format!("%/{}", &like[1..like.len() - 1]))
                 .push(" ESCAPE '\\' THEN 100 WHEN r.name LIKE ")
                 .text(&like)
@@ -733,8 +743,24 @@ impl Db {
 
     // ---- programs ----
 
-    /// Records an application. False when the namespace already has one pending for the
-    /// same program.
+    /// Whether the namespace has an application pending for the program.
+    pub async fn has_pending_application(
+        &self,
+        namespace: &str,
+        program: &str,
+    ) -> Result<bool, DbError> {
+        let row = sqlx::query(
+            "SELECT 1 FROM program_applications WHERE namespace = $1 AND program = $2 AND status = 'pending'",
+        )
+        .bind(namespace)
+        .bind(program)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Records an application. `None` when the namespace already has one pending for the
+    /// same program (a unique index decides between concurrent applications).
     pub async fn create_application(&self, a: &NewApplication<'_>) -> Result<Option<i64>, DbError> {
         let mut tx = self.write.begin().await?;
         let pending = sqlx::query(
@@ -747,7 +773,7 @@ impl Db {
         if pending.is_some() {
             return Ok(None);
         }
-        let id: i64 = sqlx::query(
+        let id = sqlx::query(
             "INSERT INTO program_applications (namespace, program, status, legal_name, website, phone, email, logo, applied_by, applied_at) \
              VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
@@ -761,8 +787,12 @@ impl Db {
         .bind(a.applied_by)
         .bind(now())
         .fetch_one(&mut *tx)
-        .await?
-        .get(0);
+        .await;
+        let id: i64 = match id {
+            Ok(r) => r.get(0),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         tx.commit().await?;
         Ok(Some(id))
     }
@@ -823,57 +853,56 @@ impl Db {
         note: &str,
     ) -> Result<bool, DbError> {
         let mut tx = self.write.begin().await?;
-        let Some(row) = sqlx::query(
-            "SELECT namespace, program, status, logo FROM program_applications WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(false);
-        };
-        let (namespace, program, status, logo): (String, String, String, String) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
-        if !from.contains(&status.as_str()) {
+        // The status check and the change are one statement: of two administrators deciding
+        // at once, one wins and the other is told the application moved.
+        let mut update = Sql::default();
+        update
+            .push("UPDATE program_applications SET status = ")
+            .text(to)
+            .push(", decided_by = ")
+            .int(by)
+            .push(", decided_at = ")
+            .int(now())
+            .push(", note = ")
+            .text(note)
+            .push(" WHERE id = ")
+            .int(id)
+            .push(" AND status IN (");
+        for (i, f) in from.iter().enumerate() {
+            if i > 0 {
+                update.push(", ");
+            }
+            update.text(f);
+        }
+        update.push(")");
+        if update.query().execute(&mut *tx).await?.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("UPDATE program_applications SET status = $1, decided_by = $2, decided_at = $3, note = $4 WHERE id = $5")
-            .bind(to)
-            .bind(by)
-            .bind(now())
-            .bind(note)
-            .bind(id)
+        let namespace: String =
+            sqlx::query("SELECT namespace FROM program_applications WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+                .get(0);
+        // The namespace holds its best approved program (verified publisher first) and that
+        // application's logo; with none left, neither.
+        let best = sqlx::query(
+            "SELECT program, logo FROM program_applications WHERE namespace = $1 AND status = 'approved' \
+             ORDER BY CASE WHEN program = 'verified_publisher' THEN 0 ELSE 1 END, id DESC LIMIT 1",
+        )
+        .bind(&namespace)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (program, logo): (Option<String>, Option<String>) = match best {
+            Some(r) => (Some(r.get(0)), Some(r.get(1))),
+            None => (None, None),
+        };
+        sqlx::query("UPDATE namespaces SET program = $1, logo = $2 WHERE name = $3")
+            .bind(program)
+            .bind(logo)
+            .bind(&namespace)
             .execute(&mut *tx)
             .await?;
-        match to {
-            "approved" => {
-                // Verified publisher outranks open source when both are held.
-                sqlx::query(
-                    "UPDATE namespaces SET logo = $1, program = CASE WHEN program = 'verified_publisher' THEN program ELSE $2 END WHERE name = $3",
-                )
-                .bind(&logo)
-                .bind(&program)
-                .bind(&namespace)
-                .execute(&mut *tx)
-                .await?;
-            }
-            "revoked" => {
-                let other: Option<String> = sqlx::query(
-                    "SELECT program FROM program_applications WHERE namespace = $1 AND status = 'approved' AND id <> $2 ORDER BY id DESC LIMIT 1",
-                )
-                .bind(&namespace)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.get(0));
-                sqlx::query("UPDATE namespaces SET program = $1 WHERE name = $2")
-                    .bind(other)
-                    .bind(&namespace)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            _ => {}
-        }
         tx.commit().await?;
         Ok(true)
     }

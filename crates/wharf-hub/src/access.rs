@@ -252,6 +252,18 @@ impl Decisions {
 }
 
 impl User {
+    /// Whether this sign-in carries the user's whole authority: a password, or a personal
+    /// access token of scope admin. Managing tokens, reviewing programs and acting as an
+    /// organization's owner need it; a narrower token or an organization token does not do.
+    pub fn full_authority(&self) -> bool {
+        self.token_id.is_none() || (self.cap == Actions::ALL && self.org_token.is_none())
+    }
+
+    /// An administrator with their whole authority (see `full_authority`).
+    pub fn acts_as_admin(&self) -> bool {
+        self.is_admin && self.full_authority()
+    }
+
     /// A user signed in with their password: no cap beyond their rights.
     pub fn password(id: i64, name: String, is_admin: bool) -> Self {
         Self {

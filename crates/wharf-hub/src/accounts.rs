@@ -16,6 +16,7 @@ const RESERVED: &[&str] = &[
     "auth",
     "access-tokens",
     "search",
+    "logos",
     "token",
     "v1",
     "v2",

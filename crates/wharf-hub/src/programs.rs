@@ -118,16 +118,27 @@ impl Hub {
             return Err(HubError::NotFound(format!("organization {org:?}")));
         }
         let role = self.db.org_role(org, who.id).await?;
-        if role.is_none() && !who.is_admin {
+        if role.is_none() && !who.acts_as_admin() {
             return Err(HubError::NotFound(format!("organization {org:?}")));
         }
-        if role != Some(OrgRole::Owner) && !who.is_admin {
+        let owner = role == Some(OrgRole::Owner) && who.full_authority();
+        if !(owner || who.acts_as_admin()) {
             return Err(HubError::Forbidden(format!(
-                "only owners of {org} can apply to a program"
+                "only owners of {org}, signed in with their password or an admin-scope token, can apply to a program"
             )));
         }
         check_profile(&profile)?;
         let logo = check_profile_logo(&profile.logo)?;
+        let pending = || {
+            HubError::Conflict(format!(
+                "{org} already has a pending application to the {} program",
+                program.label()
+            ))
+        };
+        // Checked before the logo is stored, so refused applications store nothing.
+        if self.db.has_pending_application(org, program.slug()).await? {
+            return Err(pending());
+        }
         let digest = Digest::sha256_of(&profile.logo).to_string();
         self.db
             .put_logo(&digest, logo.media_type, &profile.logo)
@@ -144,12 +155,7 @@ impl Hub {
                 applied_by: who.id,
             })
             .await?
-            .ok_or_else(|| {
-                HubError::Conflict(format!(
-                    "{org} already has a pending application to the {} program",
-                    program.label()
-                ))
-            })
+            .ok_or_else(pending)
     }
 
     /// An organization's applications (members and administrators).
@@ -158,7 +164,7 @@ impl Hub {
         who: &User,
         org: &str,
     ) -> Result<Vec<ApplicationRow>, HubError> {
-        if !who.is_admin && self.db.org_role(org, who.id).await?.is_none() {
+        if !who.acts_as_admin() && self.db.org_role(org, who.id).await?.is_none() {
             return Err(HubError::NotFound(format!("organization {org:?}")));
         }
         Ok(self.db.applications(Some(org), None, 0, 100).await?.1)
@@ -172,9 +178,9 @@ impl Hub {
         offset: u32,
         limit: u32,
     ) -> Result<(u64, Vec<ApplicationRow>), HubError> {
-        if !who.is_admin {
+        if !who.acts_as_admin() {
             return Err(HubError::Forbidden(
-                "only administrators review program applications".into(),
+                "only administrators (signed in with their password or an admin-scope token) review program applications".into(),
             ));
         }
         if let Some(s) = status
@@ -196,9 +202,9 @@ impl Hub {
         decision: Decision,
         note: &str,
     ) -> Result<ApplicationRow, HubError> {
-        if !who.is_admin {
+        if !who.acts_as_admin() {
             return Err(HubError::Forbidden(
-                "only administrators decide program applications".into(),
+                "only administrators (signed in with their password or an admin-scope token) decide program applications".into(),
             ));
         }
         let app = self

@@ -124,8 +124,13 @@ pub enum Transfer {
 pub(crate) fn viewer_of(who: &Principal) -> Viewer {
     match who {
         Principal::Anonymous => Viewer::Anonymous,
-        Principal::User(u) if u.is_admin && u.org_token.is_none() => Viewer::Admin,
-        Principal::User(u) => Viewer::User(u.id),
+        // A token that may not pull sees what anyone sees.
+        Principal::User(u) if !u.cap.pull => Viewer::Anonymous,
+        Principal::User(u) => match &u.org_token {
+            Some(org) => Viewer::Org(org.clone()),
+            None if u.is_admin => Viewer::Admin,
+            None => Viewer::User(u.id),
+        },
     }
 }
 
@@ -277,11 +282,14 @@ impl Hub {
         let user = who
             .user()
             .ok_or_else(|| HubError::Forbidden("sign in to change logos".into()))?;
-        let editor = user.is_admin
-            || matches!(
-                self.db.org_role(name.namespace(), user.id).await?,
-                Some(wharf_db::OrgRole::Owner | wharf_db::OrgRole::Editor)
-            );
+        // The sign-in must also reach the repository (a token's scope, an organization
+        // token's own organization): `actions.delete` carries both.
+        let editor = view.actions.delete
+            && (user.acts_as_admin()
+                || matches!(
+                    self.db.org_role(name.namespace(), user.id).await?,
+                    Some(wharf_db::OrgRole::Owner | wharf_db::OrgRole::Editor)
+                ));
         if !editor {
             return Err(HubError::Forbidden(format!(
                 "only a user with an owner or editor role for the organization {} can change the repository logo",
@@ -581,10 +589,19 @@ impl Hub {
                 return Err(archived_error(from.as_str()));
             }
         }
-        if from == to && to_tag.is_none() {
-            return Err(HubError::InvalidInput(
-                "the target is the source; name another repository or a new tag".into(),
-            ));
+        if from == to {
+            // Within one repository only a tag can move (or be copied) to a new tag: moving
+            // by digest would delete the image the new tag points at.
+            let same_tag = match (reference, to_tag) {
+                (_, None) => true,
+                (Reference::Tag(t), Some(n)) => t == n,
+                (Reference::Digest(_), Some(_)) => mode == Transfer::Move,
+            };
+            if same_tag {
+                return Err(HubError::InvalidInput(
+                    "the target is the source; name another repository, or a new tag (a digest can be copied to a new tag, not moved)".into(),
+                ));
+            }
         }
         if !self.actions_for(who, to).await?.push {
             return Err(HubError::Forbidden(format!(

@@ -501,14 +501,19 @@ async fn tags_show_platforms_sizes_and_pulls_and_storage_counts_shared_blobs_onc
 
     // Storage: the shared layer counts once per repository and once per namespace.
     app.push_image("acme/api", "1", b"shared layer").await;
-    let web = api(app, Method::GET, REPO, None, None).await.json()["storage_size"]
+    // Storage is shown to those who push, not to everyone who can pull.
+    let anon = api(app, Method::GET, REPO, None, None).await.json();
+    assert_eq!(anon["storage_size"], Value::Null);
+    let web = api(app, Method::GET, REPO, Some(&h.alice), None)
+        .await
+        .json()["storage_size"]
         .as_u64()
         .unwrap();
     let api_repo = api(
         app,
         Method::GET,
         "/v2/namespaces/acme/repositories/api",
-        None,
+        Some(&h.alice),
         None,
     )
     .await
@@ -1071,4 +1076,202 @@ async fn library_images_are_official_and_only_administrators_push_them() {
     let v1 = app.get("/v1/search?q=redis").await.json();
     assert_eq!(v1["results"][0]["name"], "library/redis");
     assert_eq!(v1["results"][0]["is_official"], true);
+}
+
+#[tokio::test]
+async fn moving_within_a_repository_never_loses_the_image() {
+    let h = hub().await;
+    let app = &h.app;
+    let (digest, _) = app.push_image("acme/web", "1.0", b"layer").await;
+    let copy_path = format!("{REPO}/copy");
+    let copy = |body: Value| api(app, Method::POST, &copy_path, Some(&h.alice), Some(body));
+    // By digest, or onto the same tag: refused, nothing changes.
+    let r =
+        copy(json!({"reference": digest, "target": "acme/web", "target_tag": "2.0", "move": true}))
+            .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", detail(&r));
+    let r =
+        copy(json!({"reference": "1.0", "target": "acme/web", "target_tag": "1.0", "move": true}))
+            .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // A tag moves to a new tag: the old one goes, the image stays.
+    let r = copy(
+        json!({"reference": "1.0", "target": "acme/web", "target_tag": "stable", "move": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", detail(&r));
+    let tags = api(
+        app,
+        Method::GET,
+        &format!("{REPO}/tags?ordering=name"),
+        None,
+        None,
+    )
+    .await
+    .json();
+    let names: Vec<&str> = tags["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["stable"]);
+    assert_eq!(tags["results"][0]["digest"], digest);
+    // A digest can be copied to a new tag in the same repository.
+    let r = copy(json!({"reference": digest, "target": "acme/web", "target_tag": "again"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", detail(&r));
+}
+
+#[tokio::test]
+async fn limited_tokens_see_and_do_only_what_their_scope_allows() {
+    let h = hub().await;
+    let app = &h.app;
+    app.push_image("alice/secret", "1", b"s").await;
+    api(
+        app,
+        Method::PATCH,
+        "/v2/namespaces/alice/repositories/secret",
+        Some(&h.alice),
+        Some(json!({"is_private": true, "description": "alice's secret"})),
+    )
+    .await;
+    app.push_image("acme/open", "1", b"o").await;
+    let hub = &app.state.hub;
+    let login = |user: &'static str, secret: String| async move {
+        let r = api(
+            app,
+            Method::POST,
+            "/v2/users/login",
+            None,
+            Some(json!({"username": user, "password": secret})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", detail(&r));
+        r.json()["token"].as_str().unwrap().to_owned()
+    };
+    // An organization token of acme, made by alice, does not see alice's private repositories.
+    let org = hub
+        .add_org_access_token("alice", "acme", "ci", "read-write", None)
+        .await
+        .unwrap();
+    let org_jwt = login("acme", org.secret).await;
+    let r = api(
+        app,
+        Method::GET,
+        "/v2/search/repositories?query=secret",
+        Some(&org_jwt),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(r["count"], 0, "{r}");
+    let r = api(
+        app,
+        Method::GET,
+        "/v2/search/repositories?query=secret",
+        Some(&h.alice),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(r["count"], 1);
+    // A read-only token of an administrator reviews no programs; a read-only token of an
+    // owner sets no logo.
+    let boss_read = hub
+        .add_access_token("boss", "ro", "read", None)
+        .await
+        .unwrap();
+    let boss_jwt = login("boss", boss_read.secret).await;
+    let r = api(
+        app,
+        Method::GET,
+        "/v2/admin/program-applications",
+        Some(&boss_jwt),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = api(
+        app,
+        Method::GET,
+        "/v2/admin/program-applications",
+        Some(&h.boss),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let alice_read = hub
+        .add_access_token("alice", "ro", "read", None)
+        .await
+        .unwrap();
+    let alice_jwt = login("alice", alice_read.secret).await;
+    let r = raw(
+        app,
+        Method::PUT,
+        "/v2/namespaces/acme/repositories/open/logo",
+        &alice_jwt,
+        png(200, 200),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let profile = json!({
+        "program": "open_source", "legal_name": "Acme", "website": "https://acme.example",
+        "phone": "+1 555 0100", "email": "oss@acme.example",
+        "logo": base64::engine::general_purpose::STANDARD.encode(png(512, 512)),
+    });
+    let r = api(
+        app,
+        Method::POST,
+        "/v2/orgs/acme/programs",
+        Some(&alice_jwt),
+        Some(profile.clone()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Revoking the only program takes the organization's logo and badge away.
+    let r = api(
+        app,
+        Method::POST,
+        "/v2/orgs/acme/programs",
+        Some(&h.alice),
+        Some(profile),
+    )
+    .await;
+    let id = r.json()["id"].as_i64().unwrap();
+    api(
+        app,
+        Method::POST,
+        &format!("/v2/admin/program-applications/{id}"),
+        Some(&h.boss),
+        Some(json!({"decision": "approve"})),
+    )
+    .await;
+    let logo = "/v2/namespaces/acme/repositories/open/logo";
+    assert_eq!(
+        app.get(logo).await.header("content-type"),
+        Some("image/png")
+    );
+    api(
+        app,
+        Method::POST,
+        &format!("/v2/admin/program-applications/{id}"),
+        Some(&h.boss),
+        Some(json!({"decision": "revoke"})),
+    )
+    .await;
+    assert_eq!(
+        app.get(logo).await.header("content-type"),
+        Some("image/svg+xml")
+    );
+    // Deciding twice: the second is told the application moved on.
+    let r = api(
+        app,
+        Method::POST,
+        &format!("/v2/admin/program-applications/{id}"),
+        Some(&h.boss),
+        Some(json!({"decision": "approve"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
 }

@@ -315,7 +315,12 @@ async fn repository(
     match (method, rest) {
         (Method::GET, []) => match hub.repo_view(who, name).await {
             Ok(v) => {
-                let storage = hub.repo_storage(&state.registry, name).await.ok();
+                // Storage is for those who push to the repository.
+                let storage = if v.actions.push {
+                    hub.repo_storage(&state.registry, name).await.ok()
+                } else {
+                    None
+                };
                 json(StatusCode::OK, repo_json(&v, storage))
             }
             Err(e) => from_hub(e),

@@ -75,7 +75,8 @@ async fn route(
     let query = Query::parse(req.uri().query());
     // An archived repository serves pulls and refuses every change to its content.
     if let (Method::PUT | Method::DELETE, E::Manifest { name, .. } | E::Blob { name, .. })
-    | (Method::POST, E::UploadStart { name }) = (method.clone(), &endpoint)
+    | (Method::POST, E::UploadStart { name })
+    | (Method::PATCH | Method::PUT, E::Upload { name, .. }) = (method.clone(), &endpoint)
     {
         let name = parse_name(name)?;
         if let Err(e) = state.hub.check_not_archived(&name).await {

@@ -67,6 +67,11 @@ impl Ctx {
     }
 }
 
+/// Names from paths and forms, before they reach the database: printable and short.
+fn plain_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control)
+}
+
 fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
@@ -487,7 +492,9 @@ async fn repo_page(
         prev = (page_no > 1).then(|| link(page_no - 1));
         next = (u64::from(page_no) * u64::from(PAGE_SIZE) < tag_count).then(|| link(page_no + 1));
     }
-    let notice = extra.notice.or_else(|| get("done"));
+    let notice = extra
+        .notice
+        .or_else(|| get("done").map(|d| d.chars().take(200).collect()));
     let storage = if view.actions.push {
         state
             .hub
@@ -901,6 +908,9 @@ pub(crate) async fn namespace_logo(
     State(state): State<AppState>,
     Path(ns): Path<String>,
 ) -> Response {
+    if !plain_name(&ns) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     match state.hub.namespace_logo(&ns).await {
         Ok(d) => super::hub_repos::logo_or_default(&state, d.as_deref()).await,
         Err(_) => StatusCode::NOT_FOUND.into_response(),
@@ -1037,6 +1047,15 @@ pub(crate) async fn namespace(
     req: Request,
 ) -> Response {
     let ctx = Ctx::of(&state, req.headers()).await;
+    if !plain_name(&ns) {
+        return message(
+            &state,
+            &ctx,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "That is not a user or organization name.",
+        );
+    }
     let hub = &state.hub;
     let kind = match hub.namespace_kind(&ns).await {
         Ok(Some(k)) => k,
@@ -1113,7 +1132,7 @@ pub(crate) async fn namespace(
         notice: params
             .iter()
             .find(|(k, _)| k == "done")
-            .map(|(_, v)| v.clone()),
+            .map(|(_, v)| v.chars().take(200).collect()),
         prev: (page_no > 1).then(|| link(page_no - 1)),
         next: (u64::from(page_no) * u64::from(PAGE_SIZE) < count).then(|| link(page_no + 1)),
         ns,
@@ -1189,6 +1208,15 @@ async fn programs_page(
     notice: Option<String>,
     status: StatusCode,
 ) -> Response {
+    if !plain_name(org) {
+        return message(
+            state,
+            ctx,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "That is not an organization name.",
+        );
+    }
     let Some(user) = &ctx.user else {
         return see_other("/login");
     };
@@ -1219,7 +1247,7 @@ pub(crate) async fn programs(
     let ctx = Ctx::of(&state, req.headers()).await;
     let notice = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "done")
-        .map(|(_, v)| v.into_owned());
+        .map(|(_, v)| v.chars().take(200).collect());
     programs_page(&state, &ctx, &org, Vec::new(), None, notice, StatusCode::OK).await
 }
 
@@ -1233,6 +1261,15 @@ pub(crate) async fn programs_post(
     let Some(user) = ctx.user.clone() else {
         return see_other("/login");
     };
+    if !plain_name(&org) {
+        return message(
+            &state,
+            &ctx,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "That is not an organization name.",
+        );
+    }
     let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, MAX_UPLOAD_FORM)));
     let mp = match <Multipart as axum::extract::FromRequest<()>>::from_request(req, &()).await {
         Ok(m) => m,
@@ -1312,6 +1349,9 @@ pub(crate) async fn stored_logo(
     State(state): State<AppState>,
     Path(digest): Path<String>,
 ) -> Response {
+    if !plain_name(&digest) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     match state.hub.logo(&digest).await {
         Ok(Some((media_type, data))) => super::hub_repos::image_response(&media_type, data),
         _ => StatusCode::NOT_FOUND.into_response(),
@@ -1357,7 +1397,7 @@ pub(crate) async fn admin(State(state): State<AppState>, req: Request) -> Respon
                 notice: params
                     .iter()
                     .find(|(k, _)| k == "done")
-                    .map(|(_, v)| v.clone()),
+                    .map(|(_, v)| v.chars().take(200).collect()),
                 status,
             }
             .render();
@@ -1472,6 +1512,15 @@ pub(crate) async fn tokens(State(state): State<AppState>, headers: HeaderMap) ->
     let Some(user) = ctx.user.clone() else {
         return see_other("/login");
     };
+    if !user.full_authority() {
+        return message(
+            &state,
+            &ctx,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Signed in with a limited access token: sign in with your password to manage access tokens.",
+        );
+    }
     tokens_page(&state, &ctx, &user, None, None, StatusCode::OK).await
 }
 
@@ -1484,10 +1533,20 @@ pub(crate) async fn tokens_post(State(state): State<AppState>, req: Request) -> 
     let Some(user) = ctx.user.clone() else {
         return see_other("/login");
     };
+    if !user.full_authority() {
+        return message(
+            &state,
+            &ctx,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Signed in with a limited access token: sign in with your password to manage access tokens.",
+        );
+    }
     if let Some(id) = form
         .iter()
         .find(|(k, _)| k == "revoke")
         .map(|(_, v)| v.clone())
+        .filter(|id| plain_name(id))
     {
         return match state.hub.revoke_own_access_token(&user, &id).await {
             Ok(()) => see_other("/settings/tokens"),
