@@ -223,6 +223,15 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     assert "Deleted 1 tag" in wait_for("#notice").text
     assert [r.get_attribute("data-tag") for r in b.find_elements(By.CSS_SELECTOR, "#tags tbody tr")] == ["1.0"]
     shot("09-tags")
+    # An image deleted by digest takes its tags with it.
+    digest = push_image(w, "acme/site", "2.0", "amd64")
+    b.get(f"{w.url}/r/acme/site/tags")
+    css("#digest-input").send_keys(digest)
+    css("#delete-digest").click()
+    assert digest in wait_for("dialog#confirm-delete").text
+    css("#confirm-delete-button").click()
+    wait_for("#notice")
+    assert [r.get_attribute("data-tag") for r in b.find_elements(By.CSS_SELECTOR, "#tags tbody tr")] == ["1.0"]
 
     # Search with a filter: the verified publisher's repository, with its badge.
     push_image(w, "alice/site-tools", "1", "amd64")
