@@ -92,16 +92,44 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     def css(sel):
         return b.find_element(By.CSS_SELECTOR, sel)
 
+    def navigate(sel):
+        """Clicks something that loads a new page and waits until the old one is gone, so
+        that the next lookup cannot find an element of the page being left."""
+        from selenium.common.exceptions import WebDriverException
+
+        WebDriverWait(b, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        old = css("html")
+        for attempt in range(3):
+            try:
+                css(sel).click()
+                break
+            except WebDriverException:
+                # The element was found in a document Chromium was still replacing; find again.
+                if attempt == 2:
+                    raise
+                WebDriverWait(b, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+                old = css("html")
+        def gone(_):
+            try:
+                old.is_enabled()
+                return False
+            except WebDriverException:
+                # Stale, or (Chromium's other wording) "does not belong to the document".
+                return True
+
+        WebDriverWait(b, 20).until(gone)
+        WebDriverWait(b, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
     def sign_in(user):
         b.get(f"{w.url}/login")
         wait_for("form#login")
         css("#username").send_keys(user)
         css("#password").send_keys(PASSWORDS[user])
-        css("form#login button[type=submit]").click()
+        navigate("form#login button[type=submit]")
         assert wait_for("#account .username").text == user
 
     def sign_out():
-        css("#account form[action='/logout'] button").click()
+        navigate("#account form[action='/logout'] button")
         wait_for("form#login")
 
     sign_in("alice")
@@ -115,7 +143,7 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     css("#name").send_keys("site")
     css("#description").send_keys("A static site server")
     shot("02-create-repository")
-    css("form#new-repo button[type=submit]").click()
+    navigate("form#new-repo button[type=submit]")
     wait_for("#pull-command")
     assert b.current_url.endswith("/r/acme/site")
     assert "docker pull" in css("#pull-command").text and "acme/site" in css("#pull-command").text
@@ -128,14 +156,14 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     field = css("#description-input")
     field.clear()
     field.send_keys("x" * 101)
-    css("#info-update").click()
+    navigate("#info-update")
     assert "at most 100" in wait_for("#error").text
     field = css("#description-input")
     field.clear()
     field.send_keys("Serves static sites, fast")
     for slug in ("web-servers", "networking"):
         css(f"#info-form input[value='{slug}']").click()
-    css("#info-update").click()
+    navigate("#info-update")
     assert "Saved" in wait_for("#notice").text
     assert css("#description").text == "Serves static sites, fast"
     assert "Web servers" in css("#categories").text
@@ -144,18 +172,18 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     editor = css("#overview-input")
     editor.clear()
     editor.send_keys("# Site\n\nRun **it** with `docker run`.\n")
-    css("#tab-preview").click()
+    navigate("#tab-preview")
     preview = wait_for("#preview")
     assert preview.find_element(By.TAG_NAME, "h1").text == "Site"
     assert preview.find_element(By.TAG_NAME, "strong").text == "it"
     shot("03-overview-preview")
-    css("#overview-update").click()
+    navigate("#overview-update")
     assert "Saved" in wait_for("#notice").text
     # Markdown with a script is refused.
     editor = css("#overview-input")
     editor.clear()
     editor.send_keys("<script>alert(1)</script>")
-    css("#overview-update").click()
+    navigate("#overview-update")
     assert "script" in wait_for("#error").text
     b.get(f"{w.url}/r/acme/site")
     assert wait_for("#overview h1").text == "Site"
@@ -174,7 +202,7 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     css("#email").send_keys("legal@acme.example")
     css("#logo").send_keys(str(profile_logo))
     shot("05-program-application")
-    css("#apply").click()
+    navigate("#apply")
     assert "Application sent" in wait_for("#notice").text
     assert css("#applications .status").text == "pending"
     sign_out()
@@ -182,7 +210,7 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     b.get(f"{w.url}/admin")
     wait_for("article[data-application]")
     shot("06-administration")
-    css("article[data-application] button.approve").click()
+    navigate("article[data-application] button.approve")
     assert "approved" in wait_for("#notice").text
     sign_out()
     sign_in("alice")
@@ -193,13 +221,13 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     small = tmp_path / "small.png"
     small.write_bytes(png(119, 119))
     css("#logo-file").send_keys(str(small))
-    css("#logo-upload").click()
+    navigate("#logo-upload")
     assert "at least 120×120" in wait_for("#error").text
     good = tmp_path / "logo.png"
     good_bytes = png(200, 200, (20, 160, 90))
     good.write_bytes(good_bytes)
     css("#logo-file").send_keys(str(good))
-    css("#logo-upload").click()
+    navigate("#logo-upload")
     assert "Logo updated" in wait_for("#notice").text
     assert requests.get(f"{w.url}/r/acme/site/logo", timeout=10).content == good_bytes
     assert "Verified Publisher" in css("#badge").text
@@ -215,11 +243,11 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     assert "linux/arm64" in rows["old"] and "linux/amd64" in rows["1.0"]
     assert "image" in rows["old"] and "config" not in rows["old"]
     css("#select-old").click()
-    css("#delete-tags").click()
+    navigate("#delete-tags")
     dialog = wait_for("dialog#confirm-delete")
     assert dialog.is_displayed() and "old" in dialog.text
     shot("08-delete-tag-dialog")
-    css("#confirm-delete-button").click()
+    navigate("#confirm-delete-button")
     assert "Deleted 1 tag" in wait_for("#notice").text
     assert [r.get_attribute("data-tag") for r in b.find_elements(By.CSS_SELECTOR, "#tags tbody tr")] == ["1.0"]
     shot("09-tags")
@@ -227,9 +255,9 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     digest = push_image(w, "acme/site", "2.0", "amd64")
     b.get(f"{w.url}/r/acme/site/tags")
     css("#digest-input").send_keys(digest)
-    css("#delete-digest").click()
+    navigate("#delete-digest")
     assert digest in wait_for("dialog#confirm-delete").text
-    css("#confirm-delete-button").click()
+    navigate("#confirm-delete-button")
     wait_for("#notice")
     assert [r.get_attribute("data-tag") for r in b.find_elements(By.CSS_SELECTOR, "#tags tbody tr")] == ["1.0"]
 
@@ -239,21 +267,21 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     wait_for("#search-form")
     css("#q").send_keys("site")
     css("#search-form input[value='verified_publisher']").click()
-    css("#search-form button[type=submit]").click()
+    navigate("#search-form button[type=submit]")
     wait_for("#result-count")
     names = [li.get_attribute("data-name") for li in b.find_elements(By.CSS_SELECTOR, "li.result")]
     assert names == ["acme/site"], names
     assert "Verified Publisher" in css("li.result .badge").text
     shot("10-search-filtered")
     css("#search-form input[value='verified_publisher']").click()
-    css("#search-form button[type=submit]").click()
+    navigate("#search-form button[type=submit]")
     wait_for("#result-count")
     names = [li.get_attribute("data-name") for li in b.find_elements(By.CSS_SELECTOR, "li.result")]
     assert names == ["acme/site", "alice/site-tools"], names
 
     # Archive: labelled, and pushes are refused with a clear message.
     b.get(f"{w.url}/r/acme/site/settings")
-    css("#archive").click()
+    navigate("#archive")
     assert wait_for("#archived").text == "Archived"
     s = requests.Session()
     s.auth = ("alice", PASSWORDS["alice"])
