@@ -261,6 +261,14 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     wait_for("#notice")
     assert [r.get_attribute("data-tag") for r in b.find_elements(By.CSS_SELECTOR, "#tags tbody tr")] == ["1.0"]
 
+    # Copy an image to another repository, server-side.
+    css("#copy-reference").send_keys("1.0")
+    css("#copy-target").send_keys("acme/mirror")
+    navigate("#copy-submit")
+    assert "Copied" in wait_for("#notice").text
+    assert b.current_url.startswith(f"{w.url}/r/acme/mirror/tags")
+    assert [r.get_attribute("data-tag") for r in b.find_elements(By.CSS_SELECTOR, "#tags tbody tr")] == ["1.0"]
+
     # Search with a filter: the verified publisher's repository, with its badge.
     push_image(w, "alice/site-tools", "1", "amd64")
     b.get(f"{w.url}/")

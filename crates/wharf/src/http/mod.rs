@@ -62,6 +62,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/new", get(web_hub::new_repo).post(web_hub::new_repo_post))
         .route("/r/{ns}/{repo}", get(web_hub::repo_general))
         .route("/r/{ns}/{repo}/tags", get(web_hub::repo_tags))
+        .route("/r/{ns}/{repo}/copy", post(web_hub::repo_copy))
         .route(
             "/r/{ns}/{repo}/tags/delete",
             post(web_hub::repo_tags_delete),

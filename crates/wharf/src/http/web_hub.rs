@@ -687,6 +687,93 @@ pub(crate) async fn repo_tags_delete(
     }
 }
 
+/// `POST /r/{ns}/{repo}/copy`: copies (or moves) a tag or digest to another repository.
+pub(crate) async fn repo_copy(
+    State(state): State<AppState>,
+    Path((ns, repo)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let (headers, form) = match checked_form_limited(req, 16 * 1024).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let ctx = Ctx::of(&state, &headers).await;
+    let Some(from) = repo_name(&ns, &repo) else {
+        return message(
+            &state,
+            &ctx,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "That is not a repository name.",
+        );
+    };
+    let fail = |m: String| Extra {
+        error: Some(m),
+        status: StatusCode::BAD_REQUEST,
+        ..Extra::default()
+    };
+    let reference = value(&form, "reference");
+    let Ok(reference) = reference.trim().parse::<Reference>() else {
+        let extra = fail(format!("{reference:?} is not a tag or digest."));
+        return repo_page(&state, &ctx, &headers, &ns, &repo, "tags", "", extra).await;
+    };
+    let target = value(&form, "target");
+    let Ok(to) = target.trim().parse::<RepoName>() else {
+        let extra = fail(format!(
+            "{target:?} is not a repository name (namespace/name)."
+        ));
+        return repo_page(&state, &ctx, &headers, &ns, &repo, "tags", "", extra).await;
+    };
+    let tag = value(&form, "target_tag");
+    let tag = match tag.trim() {
+        "" => None,
+        t => match t.parse::<Tag>() {
+            Ok(t) => Some(t),
+            Err(_) => {
+                let extra = fail(format!("{t:?} is not a valid tag."));
+                return repo_page(&state, &ctx, &headers, &ns, &repo, "tags", "", extra).await;
+            }
+        },
+    };
+    let mode = if value(&form, "move") == "yes" {
+        wharf_hub::Transfer::Move
+    } else {
+        wharf_hub::Transfer::Copy
+    };
+    match state
+        .hub
+        .transfer_image(
+            &state.registry,
+            &ctx.principal(),
+            &from,
+            &reference,
+            &to,
+            tag.as_ref(),
+            mode,
+        )
+        .await
+    {
+        Ok(digest) => {
+            let verb = if mode == wharf_hub::Transfer::Move {
+                "Moved"
+            } else {
+                "Copied"
+            };
+            see_other(&format!(
+                "/r/{to}/tags?done={}",
+                q(&format!("{verb} {digest} from {from}."))
+            ))
+        }
+        Err(HubError::InvalidInput(m))
+        | Err(HubError::Forbidden(m))
+        | Err(HubError::Conflict(m))
+        | Err(HubError::NotFound(m)) => {
+            repo_page(&state, &ctx, &headers, &ns, &repo, "tags", "", fail(m)).await
+        }
+        Err(e) => hub_error(&state, &ctx, e),
+    }
+}
+
 /// `POST /r/{ns}/{repo}/settings` with `action`: `info`, `overview` (with `mode` write,
 /// preview or update), `visibility`, `archive`, `unarchive` or `delete`.
 pub(crate) async fn repo_settings_post(
