@@ -387,13 +387,23 @@ impl Db {
             RepoOrder::LastUpdated => "COALESCE(r.updated_at, r.created_at) DESC, r.name",
             RepoOrder::PullCount => "r.pull_count DESC, r.name",
         };
-        self.repo_page(filter, order, offset, limit).await
+        self.repo_page(
+            filter,
+            |page| {
+                page.push(order);
+            },
+            offset,
+            limit,
+        )
+        .await
     }
 
+    /// One page of repositories matching `filter` (a `WHERE` clause), ordered by what
+    /// `order` appends (its placeholders numbered after the filter's), and how many match.
     async fn repo_page(
         &self,
-        mut filter: Sql,
-        order: &str,
+        filter: Sql,
+        order: impl FnOnce(&mut Sql),
         offset: u32,
         limit: u32,
     ) -> Result<(u64, Vec<RepoRow>), DbError> {
@@ -402,12 +412,19 @@ impl Db {
             binds: filter.binds.clone(),
         };
         let count: i64 = count_sql.query().fetch_one(&self.read).await?.get(0);
-        filter.text = format!(
-            "SELECT {REPO_COLUMNS} FROM {REPO_FROM}{} ORDER BY {order} LIMIT ",
-            filter.text
-        );
-        filter.int(limit as i64).push(" OFFSET ").int(offset as i64);
-        let rows = filter.query().fetch_all(&self.read).await?;
+        let mut page = Sql {
+            text: format!(
+                "SELECT {REPO_COLUMNS} FROM {REPO_FROM}{} ORDER BY ",
+                filter.text
+            ),
+            binds: filter.binds,
+        };
+        order(&mut page);
+        page.push(" LIMIT ")
+            .int(limit as i64)
+            .push(" OFFSET ")
+            .int(offset as i64);
+        let rows = page.query().fetch_all(&self.read).await?;
         let repos = rows.iter().map(repo_from).collect::<Result<_, _>>()?;
         Ok((count as u64, repos))
     }
@@ -455,60 +472,34 @@ impl Db {
             filter.push(")");
         }
         // Relevance: a name that is the word scores most, then a name containing it, then the
-        // description, then the overview.
-        let mut order = Sql {
-            text: String::new(),
-            binds: filter.binds.clone(),
+        // description, then the overview; ties go to trusted programs, then pulls.
+        let order = |page: &mut Sql| {
+            if !q.terms.is_empty() {
+                page.push("(0");
+            }
+            for term in &q.terms {
+                let like = contains_pattern(term);
+                page.push(" + CASE WHEN r.name = ")
+                    .text(term)
+                    .push(" THEN 100 WHEN r.name LIKE ")
+                    .text(&format!("%/{}", &like[1..like.len() - 1]))
+                    .push(" ESCAPE '\\' THEN 100 WHEN r.name LIKE ")
+                    .text(&like)
+                    .push(" ESCAPE '\\' THEN 40 ELSE 0 END + CASE WHEN LOWER(r.description) LIKE ")
+                    .text(&like)
+                    .push(" ESCAPE '\\' THEN 20 ELSE 0 END + CASE WHEN LOWER(r.overview) LIKE ")
+                    .text(&like)
+                    .push(" ESCAPE '\\' THEN 5 ELSE 0 END");
+            }
+            if !q.terms.is_empty() {
+                page.push(") DESC, ");
+            }
+            page.push(
+                "CASE WHEN r.namespace = 'library' THEN 3 WHEN n.program = 'verified_publisher' THEN 2 \
+                 WHEN n.program = 'open_source' THEN 1 ELSE 0 END DESC, r.pull_count DESC, r.name",
+            );
         };
-        if !q.terms.is_empty() {
-            order.push("(0");
-        }
-        for term in &q.terms {
-            let like = contains_pattern(term);
-            order
-                .push(" + CASE WHEN r.name = ")
-                .text(term)
-                .push(" THEN 100 WHEN r.name LIKE ")
-                .text(&format!("%/{}", &like[1..like.len() - 1]))
-                .push(" ESCAPE '\\' THEN 100 WHEN r.name LIKE ")
-                .text(&like)
-                .push(" ESCAPE '\\' THEN 40 ELSE 0 END + CASE WHEN LOWER(r.description) LIKE ")
-                .text(&like)
-                .push(" ESCAPE '\\' THEN 20 ELSE 0 END + CASE WHEN LOWER(r.overview) LIKE ")
-                .text(&like)
-                .push(" ESCAPE '\\' THEN 5 ELSE 0 END");
-        }
-        if !q.terms.is_empty() {
-            order.push(") DESC, ");
-        }
-        order.push(
-            "CASE WHEN r.namespace = 'library' THEN 3 WHEN n.program = 'verified_publisher' THEN 2 \
-             WHEN n.program = 'open_source' THEN 1 ELSE 0 END DESC, r.pull_count DESC, r.name",
-        );
-        // The ORDER BY text carries its own placeholders, numbered after the filter's.
-        let order_text = order.text.clone();
-        let filter_binds = filter.binds.len();
-        let mut page = Sql {
-            text: filter.text.clone(),
-            binds: filter.binds.clone(),
-        };
-        page.binds
-            .extend(order.binds.into_iter().skip(filter_binds));
-        let count_sql = Sql {
-            text: format!("SELECT COUNT(*) FROM {REPO_FROM}{}", filter.text),
-            binds: filter.binds.clone(),
-        };
-        let count: i64 = count_sql.query().fetch_one(&self.read).await?.get(0);
-        page.text = format!(
-            "SELECT {REPO_COLUMNS} FROM {REPO_FROM}{} ORDER BY {order_text} LIMIT ",
-            page.text
-        );
-        page.int(q.limit as i64)
-            .push(" OFFSET ")
-            .int(q.offset as i64);
-        let rows = page.query().fetch_all(&self.read).await?;
-        let repos = rows.iter().map(repo_from).collect::<Result<_, _>>()?;
-        Ok((count as u64, repos))
+        self.repo_page(filter, order, q.offset, q.limit).await
     }
 
     /// Bytes a repository uses: its blobs and manifests, each blob once.

@@ -79,6 +79,9 @@ pub(crate) const PREFIXES: &[&str] = &[
     "logos",
 ];
 const MAX_BODY: usize = 64 * 1024;
+/// The answer to a request that needs a signed-in caller and has none.
+pub(crate) const SIGN_IN_FIRST: &str =
+    "sign in first: POST /v2/users/login, then send Authorization: Bearer <token>";
 /// Program applications carry a logo in base64 (5 MB of image is about 6.7 MB of text).
 const MAX_APPLICATION_BODY: usize = 9 * 1024 * 1024;
 const DEFAULT_PAGE_SIZE: u32 = 25;
@@ -266,25 +269,10 @@ pub(crate) fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String>
 
 /// The user a JSON API request is signed in as (`Authorization: Bearer <token from login>`).
 async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<User, Response> {
-    let unauthorized = || {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "sign in first: POST /v2/users/login, then send Authorization: Bearer <token>",
-        )
-    };
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(unauthorized)?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(unauthorized)?;
-    if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("jwt")) {
-        return Err(unauthorized());
+    match super::hub_repos::principal(state, headers).await? {
+        wharf_hub::Principal::User(u) => Ok(u),
+        wharf_hub::Principal::Anonymous => Err(error(StatusCode::UNAUTHORIZED, SIGN_IN_FIRST)),
     }
-    state
-        .hub
-        .verify_hub_token(token.trim())
-        .await
-        .map_err(from_hub)
 }
 
 #[derive(Deserialize)]

@@ -19,7 +19,7 @@ use wharf_hub::{
 };
 use wharf_oci::{Reference, RepoName, Tag};
 
-use super::hub_api::{error, from_hub, iso, json, parse};
+use super::hub_api::{SIGN_IN_FIRST, error, from_hub, iso, json, parse};
 use crate::app::AppState;
 
 const DEFAULT_PAGE_SIZE: u32 = 25;
@@ -257,10 +257,7 @@ pub(crate) async fn dispatch(
         Err(r) => return r,
     };
     if method != Method::GET && who.user().is_none() {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "sign in first: POST /v2/users/login, then send Authorization: Bearer <token>",
-        );
+        return error(StatusCode::UNAUTHORIZED, SIGN_IN_FIRST);
     }
     let params = params(query);
     // The older `/v2/repositories/{ns}/{repo}/…` forms are the newer ones renamed.
@@ -476,10 +473,7 @@ struct CreateBody {
 
 async fn create(state: &AppState, who: &Principal, ns: &str, body: &[u8]) -> Response {
     if who.user().is_none() {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "sign in first: POST /v2/users/login, then send Authorization: Bearer <token>",
-        );
+        return error(StatusCode::UNAUTHORIZED, SIGN_IN_FIRST);
     }
     match state.hub.may_create_in(who, ns).await {
         Ok(true) => {}

@@ -385,6 +385,7 @@ fn repo_name(ns: &str, repo: &str) -> Option<RepoName> {
     format!("{ns}/{repo}").parse().ok()
 }
 
+#[derive(Default)]
 struct Extra {
     notice: Option<String>,
     error: Option<String>,
@@ -394,21 +395,6 @@ struct Extra {
     preview: bool,
     categories: Option<Vec<String>>,
     status: StatusCode,
-}
-
-impl Default for Extra {
-    fn default() -> Self {
-        Self {
-            notice: None,
-            error: None,
-            confirm_tags: Vec::new(),
-            description: None,
-            overview: None,
-            preview: false,
-            categories: None,
-            status: StatusCode::OK,
-        }
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -610,6 +596,28 @@ fn value(form: &[(String, String)], key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A form posted to a repository page: CSRF-checked, with the page context and the name.
+async fn repo_form(
+    state: &AppState,
+    ns: &str,
+    repo: &str,
+    req: Request,
+    limit: usize,
+) -> Result<(HeaderMap, Vec<(String, String)>, Ctx, RepoName), Response> {
+    let (headers, form) = checked_form_limited(req, limit).await?;
+    let ctx = Ctx::of(state, &headers).await;
+    match repo_name(ns, repo) {
+        Some(name) => Ok((headers, form, ctx, name)),
+        None => Err(message(
+            state,
+            &ctx,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "That is not a repository name.",
+        )),
+    }
+}
+
 /// `POST /r/{ns}/{repo}/tags/delete`: without `confirm`, shows the confirmation dialog;
 /// with it, deletes the selected tags (or images, by digest).
 pub(crate) async fn repo_tags_delete(
@@ -617,20 +625,11 @@ pub(crate) async fn repo_tags_delete(
     Path((ns, repo)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (headers, form) = match checked_form_limited(req, MAX_SETTINGS_FORM).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let ctx = Ctx::of(&state, &headers).await;
-    let Some(name) = repo_name(&ns, &repo) else {
-        return message(
-            &state,
-            &ctx,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "That is not a repository name.",
-        );
-    };
+    let (headers, form, ctx, name) =
+        match repo_form(&state, &ns, &repo, req, MAX_SETTINGS_FORM).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
     let selected: Vec<String> = values(&form, "tag").into_iter().take(100).collect();
     if selected.is_empty() {
         let extra = Extra {
@@ -693,19 +692,9 @@ pub(crate) async fn repo_copy(
     Path((ns, repo)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (headers, form) = match checked_form_limited(req, 16 * 1024).await {
+    let (headers, form, ctx, from) = match repo_form(&state, &ns, &repo, req, 16 * 1024).await {
         Ok(f) => f,
         Err(r) => return r,
-    };
-    let ctx = Ctx::of(&state, &headers).await;
-    let Some(from) = repo_name(&ns, &repo) else {
-        return message(
-            &state,
-            &ctx,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "That is not a repository name.",
-        );
     };
     let fail = |m: String| Extra {
         error: Some(m),
@@ -781,20 +770,11 @@ pub(crate) async fn repo_settings_post(
     Path((ns, repo)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (headers, form) = match checked_form_limited(req, MAX_SETTINGS_FORM).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let ctx = Ctx::of(&state, &headers).await;
-    let Some(name) = repo_name(&ns, &repo) else {
-        return message(
-            &state,
-            &ctx,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "That is not a repository name.",
-        );
-    };
+    let (headers, form, ctx, name) =
+        match repo_form(&state, &ns, &repo, req, MAX_SETTINGS_FORM).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
     let who = ctx.principal();
     let action = value(&form, "action");
     let mut patch = RepoPatch::default();
