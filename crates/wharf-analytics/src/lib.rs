@@ -2,3 +2,4 @@
 //! request sequences become actions, and the reports built from them.
 
 pub mod agent;
+pub mod classify;
