@@ -4,3 +4,5 @@
 pub mod agent;
 pub mod classify;
 pub mod enrich;
+pub mod privacy;
+pub mod report;

@@ -1,0 +1,4 @@
+//! Reports: the seeds' CSV columns, report periods, and the rows computed from classified
+//! pulls.
+
+pub mod period;
