@@ -626,6 +626,25 @@ def test_live_answers_match_the_spec(hub_wharf):
     api.call("GET", "/v1/search", params={"q": "app", "page": 0}, expect=400)
     api.call("GET", "/v1/search", token=bad_token, params={"q": "app"}, expect=401)
 
+    # ---- rate limit rules (administrators)
+    RL, RLD = "/v2/admin/rate-limits", "/v2/admin/rate-limits/{kind}/{subject}"
+    api.call("GET", RL, expect=401)
+    api.call("GET", RL, token=alice, expect=403)
+    rule = api.call("POST", RL, token=boss, json_body={"kind": "range", "subject": "10.1.2.3/8", "exempt": True, "note": "office"}, expect=201).json()
+    assert rule["subject"] == "10.0.0.0/8" and rule["exempt"] is True and rule["pulls"] is None
+    assert api.call("POST", RL, token=boss, json_body={"kind": "org", "subject": "acme", "pulls": 5000}, expect=201).json()["pulls"] == 5000
+    api.call("POST", RL, token=boss, json_body={"kind": "user", "subject": "nobody-here", "pulls": 5}, expect=404)
+    api.call("POST", RL, token=boss, json_body={"kind": "range", "subject": "not-a-range", "exempt": True}, expect=400)
+    api.call("POST", RL, token=boss, json_body={"kind": "user", "subject": "bob", "pulls": 5, "exempt": True}, expect=400)
+    api.call("POST", RL, token=boss, json_body={"kind": "user", "subject": "bob", "pulls": 0}, expect=400)
+    api.call("POST", RL, token=alice, json_body={"kind": "user", "subject": "alice", "exempt": True}, expect=403)
+    listed = api.call("GET", RL, token=boss, params={"page_size": 1}, expect=200).json()
+    assert listed["count"] == 2 and len(listed["results"]) == 1 and listed["next"]
+    api.call("DELETE", RLD, path={"kind": "range", "subject": "10.0.0.0/8"}, token=alice, expect=403)
+    api.call("DELETE", RLD, path={"kind": "range", "subject": "10.0.0.0/8"}, token=boss, expect=204)
+    api.call("DELETE", RLD, path={"kind": "range", "subject": "10.0.0.0/8"}, token=boss, expect=404)
+    api.call("DELETE", RLD, path={"kind": "planet", "subject": "mars"}, token=boss, expect=400)
+
     # ---- privacy changes (another node may keep an access decision for up to 2 s)
     api.call("PATCH", RR, path={"ns": "acme", "repo": "web"}, token=alice, json_body={"is_private": True}, expect=200)
     if SCALE:

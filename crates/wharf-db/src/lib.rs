@@ -11,6 +11,7 @@ mod accounts;
 mod blobs;
 mod group_commit;
 mod hub;
+mod limits;
 mod manifests;
 mod repos;
 mod uploads;
@@ -28,6 +29,7 @@ pub use hub::{
     ApplicationRow, ChildRow, NewApplication, PullCount, RepoOrder, RepoPatch, RepoRow,
     SearchQuery, TagOrder, TagRow, Viewer,
 };
+pub use limits::RateRuleRow;
 pub use manifests::{ManifestRecord, NewManifest, PutOutcome, Referrer};
 pub use uploads::{UploadProgress, UploadRow};
 

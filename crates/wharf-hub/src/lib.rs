@@ -5,6 +5,7 @@ mod access;
 mod access_tokens;
 mod accounts;
 pub mod content;
+mod limits;
 mod programs;
 mod repos;
 mod throttle;
@@ -18,11 +19,14 @@ use wharf_db::Db;
 pub use access::{Actions, DECISION_TTL, Principal, User};
 pub use access_tokens::{NewAccessToken, TOKEN_PREFIX, TOKEN_SCOPES, scope_cap};
 pub use accounts::validate_account_name;
+pub use limits::{Limit, LimitConfig, PullPolicy, Quota, RULE_KINDS};
 pub use programs::{Decision, PublisherProfile};
 pub use repos::{Badge, PlatformView, RepoView, TagView, Transfer};
 pub use throttle::{ACCOUNT_FAILURES, ADDRESS_FAILURES, WINDOW as THROTTLE_WINDOW};
 pub use tokens::{Grant, IssuedToken, TokenClaims};
-pub use wharf_db::{ApplicationRow, OrgRole, RepoOrder, RepoPatch, RepoPermission, TagOrder};
+pub use wharf_db::{
+    ApplicationRow, OrgRole, RateRuleRow, RepoOrder, RepoPatch, RepoPermission, TagOrder,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -72,6 +76,8 @@ pub struct HubConfig {
     pub token_ttl: Duration,
     /// Lifetime of refresh tokens (docker's identity token after `docker login`).
     pub refresh_ttl: Duration,
+    /// Pull and API rate limits.
+    pub limits: LimitConfig,
 }
 
 impl Default for HubConfig {
@@ -80,6 +86,7 @@ impl Default for HubConfig {
             service: "wharf".into(),
             token_ttl: Duration::from_secs(300),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            limits: LimitConfig::default(),
         }
     }
 }
@@ -92,6 +99,7 @@ pub struct Hub {
     throttle: throttle::Throttle,
     decisions: access::Decisions,
     pulls: repos::PullCounter,
+    limiter: limits::Limiter,
 }
 
 impl std::fmt::Debug for Hub {
@@ -113,6 +121,7 @@ impl Hub {
             throttle: throttle::Throttle::default(),
             decisions: access::Decisions::default(),
             pulls: repos::PullCounter::default(),
+            limiter: limits::Limiter::default(),
         }))
     }
 

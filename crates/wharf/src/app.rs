@@ -45,6 +45,7 @@ impl App {
             db.clone(),
             HubConfig {
                 token_ttl: std::time::Duration::from_secs(config.token_ttl_secs),
+                limits: config.limits(),
                 ..HubConfig::default()
             },
         )

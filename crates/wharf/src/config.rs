@@ -27,6 +27,13 @@ const ENV_KEYS: &[&str] = &[
     "s3_access_key_id",
     "s3_secret_access_key",
     "trusted_proxies",
+    "rate_limits",
+    "anonymous_pull_limit",
+    "authenticated_pull_limit",
+    "pull_limit_window_secs",
+    "api_request_limit",
+    "api_limit_window_secs",
+    "rate_limit_sync_ms",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +80,22 @@ pub struct Config {
     /// Comma-separated IP addresses of load balancers in front of wharf; requests from them
     /// are attributed to the client their `X-Forwarded-For` names.
     pub trusted_proxies: Option<String>,
+    /// Limit pulls (manifest GETs) and JSON API requests per client, as Docker Hub does.
+    pub rate_limits: bool,
+    /// Pulls per window for anonymous clients, per IPv4 address or IPv6 /64.
+    pub anonymous_pull_limit: u64,
+    /// Pulls per window for signed-in users (administrators can set other limits per user,
+    /// organization or address range, or exempt them).
+    pub authenticated_pull_limit: u64,
+    /// The pull window, in seconds.
+    pub pull_limit_window_secs: u64,
+    /// JSON API requests per API window, per user or address.
+    pub api_request_limit: u64,
+    /// The JSON API's window, in seconds.
+    pub api_limit_window_secs: u64,
+    /// How often each node shares its counts with the others, in milliseconds: nodes can
+    /// disagree by the pulls made in about this long.
+    pub rate_limit_sync_ms: u64,
 }
 
 impl Default for Config {
@@ -95,6 +118,13 @@ impl Default for Config {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             trusted_proxies: None,
+            rate_limits: false,
+            anonymous_pull_limit: 100,
+            authenticated_pull_limit: 200,
+            pull_limit_window_secs: 6 * 3600,
+            api_request_limit: 600,
+            api_limit_window_secs: 60,
+            rate_limit_sync_ms: 1000,
         }
     }
 }
@@ -114,6 +144,8 @@ pub struct Overrides {
     pub database: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<bool>,
 }
 
 impl Config {
@@ -175,6 +207,28 @@ impl Config {
             );
         }
         self.trusted_proxies()?;
+        for (key, value) in [
+            ("anonymous_pull_limit", self.anonymous_pull_limit),
+            ("authenticated_pull_limit", self.authenticated_pull_limit),
+            ("api_request_limit", self.api_request_limit),
+        ] {
+            if value == 0 {
+                anyhow::bail!(
+                    "{key} must be at least 1 (turn limits off with rate_limits = false)"
+                );
+            }
+        }
+        for (key, value) in [
+            ("pull_limit_window_secs", self.pull_limit_window_secs),
+            ("api_limit_window_secs", self.api_limit_window_secs),
+        ] {
+            if !(1..=31 * 86_400).contains(&value) {
+                anyhow::bail!("{key} must be between 1 and 2678400 (31 days)");
+            }
+        }
+        if !(10..=60_000).contains(&self.rate_limit_sync_ms) {
+            anyhow::bail!("rate_limit_sync_ms must be between 10 and 60000");
+        }
         if self.database_max_connections == 0 {
             anyhow::bail!("database_max_connections must be at least 1");
         }
@@ -215,6 +269,20 @@ impl Config {
                 })
             })
             .collect()
+    }
+
+    /// The rate limit settings for the hub.
+    pub fn limits(&self) -> wharf_hub::LimitConfig {
+        use std::time::Duration;
+        wharf_hub::LimitConfig {
+            enabled: self.rate_limits,
+            anonymous: self.anonymous_pull_limit,
+            authenticated: self.authenticated_pull_limit,
+            window: Duration::from_secs(self.pull_limit_window_secs),
+            api_requests: self.api_request_limit,
+            api_window: Duration::from_secs(self.api_limit_window_secs),
+            sync_interval: Duration::from_millis(self.rate_limit_sync_ms),
+        }
     }
 
     /// Whether the metadata is in PostgreSQL (shared by several nodes).

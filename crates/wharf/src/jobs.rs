@@ -45,3 +45,38 @@ pub async fn flush_pulls(
         }
     }
 }
+
+/// Shares this node's rate limit counts with the other nodes every `interval` (and once more
+/// on shutdown), and prunes counters of ended windows about once an hour.
+pub async fn sync_rate_limits(
+    hub: std::sync::Arc<wharf_hub::Hub>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    if !hub.limits_enabled() {
+        return;
+    }
+    let mut last_prune = tokio::time::Instant::now();
+    loop {
+        let stop = tokio::select! {
+            _ = tokio::time::sleep(interval) => false,
+            _ = shutdown.changed() => true,
+        };
+        if let Err(e) = hub.sync_rate_limits().await {
+            tracing::warn!(error = %e, "sharing rate limit counts failed; retrying next interval");
+        }
+        if last_prune.elapsed() >= Duration::from_secs(3600) {
+            last_prune = tokio::time::Instant::now();
+            match hub.prune_rate_counters().await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(counters.removed = n, "old rate limit counters removed")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning rate limit counters failed"),
+            }
+        }
+        if stop {
+            return;
+        }
+    }
+}

@@ -40,8 +40,51 @@ enum Command {
     /// Manage teams inside organizations.
     #[command(subcommand)]
     Team(TeamCommand),
+    /// Exempt users, organizations and address ranges from pull rate limits, or give them a
+    /// limit of their own.
+    #[command(subcommand, name = "ratelimit")]
+    RateLimit(RateLimitCommand),
     /// Check that the configured database and blob store are reachable and writable.
     Check {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RateLimitCommand {
+    /// List the rules.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Set the rule for a user, an organization (its members and tokens) or an address range
+    /// (CIDR, e.g. 10.0.0.0/8): `--pulls N` per window, or `--exempt` for no limit at all.
+    Set {
+        #[arg(value_parser = ["user", "org", "range"])]
+        kind: String,
+        subject: String,
+        #[arg(long, conflicts_with = "exempt", required_unless_present = "exempt")]
+        pulls: Option<u64>,
+        #[arg(long)]
+        exempt: bool,
+        /// Why (shown in the list).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// The administrator making the change.
+        #[arg(long = "as")]
+        admin: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Remove a rule: the subject gets the default limits again.
+    Remove {
+        #[arg(value_parser = ["user", "org", "range"])]
+        kind: String,
+        subject: String,
+        /// The administrator making the change.
+        #[arg(long = "as")]
+        admin: String,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -239,6 +282,10 @@ struct ServeArgs {
     /// Configuration file [default: ./wharf.toml when present].
     #[arg(long, value_name = "FILE", env = "WHARF_CONFIG")]
     config: Option<PathBuf>,
+    /// Limit pulls per client as Docker Hub does (100 per 6 hours anonymous, 200 signed in;
+    /// see the rate limit keys in the configuration) [env WHARF_RATE_LIMITS].
+    #[arg(long)]
+    rate_limits: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -270,6 +317,7 @@ fn main() -> std::process::ExitCode {
             Command::Repo(cmd) => repo(cmd).await,
             Command::Team(cmd) => team(cmd).await,
             Command::Program(cmd) => program(cmd).await,
+            Command::RateLimit(cmd) => rate_limit(cmd).await,
             Command::Check { data } => check(data).await,
         }
     });
@@ -292,6 +340,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tls_key: args.tls_key,
             database: args.database,
             storage: args.storage,
+            rate_limits: args.rate_limits.then_some(true),
         },
     )?;
     let state = App::open(&config).await?;
@@ -308,6 +357,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pulls = tokio::spawn(wharf::jobs::flush_pulls(
         state.hub.clone(),
         Duration::from_secs(5),
+        stop_rx.clone(),
+    ));
+    let limits = tokio::spawn(wharf::jobs::sync_rate_limits(
+        state.hub.clone(),
+        Duration::from_millis(config.rate_limit_sync_ms),
         stop_rx.clone(),
     ));
     let data_dir = config.data_dir.clone();
@@ -327,6 +381,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     let _ = sweeper.await;
     let _ = pulls.await;
+    let _ = limits.await;
     state.registry.db().close().await;
     tracing::info!("wharf stopped");
     Ok(())
@@ -417,6 +472,82 @@ async fn org(cmd: OrgCommand) -> anyhow::Result<()> {
             state.hub.set_org_member(&org, &user, role).await?;
             state.registry.db().close().await;
             println!("{user} is now {} of {org}", role.as_str());
+        }
+    }
+    Ok(())
+}
+
+/// An administrator by name, for the commands that act as one.
+async fn admin_user(state: &wharf::AppState, name: &str) -> anyhow::Result<wharf_hub::User> {
+    state
+        .hub
+        .user(name)
+        .await?
+        .filter(|u| u.is_admin)
+        .ok_or_else(|| anyhow::anyhow!("{name:?} is not an administrator"))
+}
+
+fn describe_rule(pulls: Option<i64>) -> String {
+    match pulls {
+        None => "exempt".into(),
+        Some(n) => format!("{n} pulls per window"),
+    }
+}
+
+async fn rate_limit(cmd: RateLimitCommand) -> anyhow::Result<()> {
+    match cmd {
+        RateLimitCommand::List { data } => {
+            let state = open_data(data).await?;
+            let rules = state.registry.db().rate_rules().await?;
+            state.registry.db().close().await;
+            if rules.is_empty() {
+                println!("no rules: every client has the default limits");
+            }
+            for r in rules {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    r.kind,
+                    r.subject,
+                    describe_rule(r.pulls),
+                    r.note
+                );
+            }
+        }
+        RateLimitCommand::Set {
+            kind,
+            subject,
+            pulls,
+            exempt,
+            note,
+            admin,
+            data,
+        } => {
+            let state = open_data(data).await?;
+            let user = admin_user(&state, &admin).await?;
+            let pulls = if exempt { None } else { pulls };
+            let rule = state
+                .hub
+                .set_rate_rule(&user, &kind, &subject, pulls, &note)
+                .await?;
+            state.registry.db().close().await;
+            println!(
+                "{} {}: {}",
+                rule.kind,
+                rule.subject,
+                describe_rule(rule.pulls)
+            );
+        }
+        RateLimitCommand::Remove {
+            kind,
+            subject,
+            admin,
+            data,
+        } => {
+            let state = open_data(data).await?;
+            let user = admin_user(&state, &admin).await?;
+            state.hub.delete_rate_rule(&user, &kind, &subject).await?;
+            state.registry.db().close().await;
+            println!("{kind} {subject}: default limits again");
         }
     }
     Ok(())
@@ -545,12 +676,7 @@ async fn program(cmd: ProgramCommand) -> anyhow::Result<()> {
             data,
         } => {
             let state = open_data(data).await?;
-            let user = state
-                .hub
-                .user(&admin)
-                .await?
-                .filter(|u| u.is_admin)
-                .ok_or_else(|| anyhow::anyhow!("{admin:?} is not an administrator"))?;
+            let user = admin_user(&state, &admin).await?;
             let decision =
                 wharf_hub::Decision::parse(&decision).expect("clap checked the decision");
             let a = state.hub.decide_program(&user, id, decision, &note).await?;

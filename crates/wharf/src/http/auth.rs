@@ -21,6 +21,17 @@ pub(crate) enum Caller {
     Basic(wharf_hub::User),
 }
 
+impl Caller {
+    /// The signed-in user's name; None for anonymous callers.
+    pub(crate) fn user_name(&self) -> Option<&str> {
+        match self {
+            Self::Anonymous => None,
+            Self::Token(claims) => Some(claims.sub.as_str()).filter(|s| !s.is_empty()),
+            Self::Basic(user) => Some(user.name.as_str()),
+        }
+    }
+}
+
 /// What an endpoint needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Need {

@@ -724,6 +724,9 @@ const API_MATRIX: &[(&str, &str, [Api; 8])] = &[
     ("POST", "/v2/orgs/{org}/programs", API_ORG_OWNER_HIDDEN),
     ("GET", "/v2/admin/program-applications", API_ADMIN_ONLY),
     ("POST", "/v2/admin/program-applications/{id}", API_ADMIN_ONLY),
+    ("GET", "/v2/admin/rate-limits", API_ADMIN_ONLY),
+    ("POST", "/v2/admin/rate-limits", API_ADMIN_ONLY),
+    ("DELETE", "/v2/admin/rate-limits/{kind}/{subject}", API_ADMIN_ONLY),
     ("GET", "/v2/logos/{logo}", API_PUBLIC),
     ("GET", "/v2/search/repositories", API_PUBLIC_READ),
     ("GET", "/v2/namespaces/{ns}", API_PUBLIC_READ),
@@ -793,6 +796,10 @@ async fn every_api_endpoint_answers_every_caller_as_the_matrix_says() {
         .await
         .unwrap();
     let logo_digest = hub.namespace_logo("acme").await.unwrap().unwrap();
+    // A rule for the DELETE rate-limit row to remove.
+    hub.set_rate_rule(&boss, "range", "10.0.0.0/8", None, "")
+        .await
+        .unwrap();
     let router = App::router(state.clone());
     let user = |name: &str| {
         let hub = hub.clone();
@@ -850,7 +857,9 @@ async fn every_api_endpoint_answers_every_caller_as_the_matrix_says() {
             .replace("{ns}", "acme")
             .replace("{repo}", "app")
             .replace("{tag}", "v1")
-            .replace("{digest}", &manifest);
+            .replace("{digest}", &manifest)
+            .replace("{kind}", "range")
+            .replace("{subject}", "10.0.0.0%2F8");
         let body = if *method == "PATCH" { "{}" } else { "" };
         for (i, cred) in creds.iter().enumerate() {
             if *method == "DELETE" {

@@ -33,6 +33,9 @@ pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v2/orgs/{org}/programs"),
     ("GET", "/v2/admin/program-applications"),
     ("POST", "/v2/admin/program-applications/{id}"),
+    ("GET", "/v2/admin/rate-limits"),
+    ("POST", "/v2/admin/rate-limits"),
+    ("DELETE", "/v2/admin/rate-limits/{kind}/{subject}"),
     ("GET", "/v2/logos/{logo}"),
     ("GET", "/v2/search/repositories"),
     ("GET", "/v2/namespaces/{ns}"),
@@ -136,14 +139,23 @@ pub(crate) fn from_hub(e: HubError) -> Response {
 }
 
 pub(crate) async fn dispatch(state: &AppState, rest: &str, req: Request) -> Response {
+    let quota =
+        match super::limits::check_api(state, req.headers(), super::client_ip(state, &req)).await {
+            Ok(q) => q,
+            Err(refused) => return refused,
+        };
     let base = base_url(state, req.headers());
     let is_get = req.method() == Method::GET;
     let resp = route(state, rest, req).await;
-    if is_get && resp.status() == StatusCode::OK {
+    let mut resp = if is_get && resp.status() == StatusCode::OK {
         absolute_links(resp, &base).await
     } else {
         resp
+    };
+    if let Some(q) = quota {
+        super::limits::set_api_headers(&mut resp, &q);
     }
+    resp
 }
 
 /// This server's address as clients see it: `public_url`, else the scheme and `Host` of the
@@ -227,6 +239,12 @@ async fn route(state: &AppState, rest: &str, req: Request) -> Response {
         {
             Ok(user) => {
                 super::hub_repos::admin_applications(state, &user, m, rest, &query, &body).await
+            }
+            Err(r) => r,
+        },
+        (m, ["admin", "rate-limits", rest @ ..]) => match signed_in(state, &headers).await {
+            Ok(user) => {
+                super::hub_repos::admin_rate_limits(state, &user, m, rest, &query, &body).await
             }
             Err(r) => r,
         },

@@ -793,6 +793,21 @@ async fn search_api(state: &AppState, who: &Principal, params: &[(String, String
 
 /// `GET /v1/search?q=TERM&n=25&page=1`, what `docker search` calls.
 pub(crate) async fn v1_search(State(state): State<AppState>, req: Request) -> Response {
+    let quota =
+        match super::limits::check_api(&state, req.headers(), super::client_ip(&state, &req)).await
+        {
+            Ok(q) => q,
+            Err(refused) => return refused,
+        };
+    let mut resp = v1_search_answer(&state, req).await;
+    if let Some(q) = quota {
+        super::limits::set_api_headers(&mut resp, &q);
+    }
+    resp
+}
+
+async fn v1_search_answer(state: &AppState, req: Request) -> Response {
+    let state = state.clone();
     let who = match principal(&state, req.headers()).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -1028,6 +1043,106 @@ pub(crate) async fn admin_applications(
             };
             match state.hub.decide_program(user, id, decision, &d.note).await {
                 Ok(a) => json(StatusCode::OK, application_json(&a)),
+                Err(e) => from_hub(e),
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "no such API endpoint"),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateRuleBody {
+    kind: String,
+    subject: String,
+    /// Pulls per window; absent or null with `exempt: true`.
+    #[serde(default)]
+    pulls: Option<u64>,
+    #[serde(default)]
+    exempt: bool,
+    #[serde(default)]
+    note: String,
+}
+
+fn rate_rule_json(r: &wharf_hub::RateRuleRow) -> serde_json::Value {
+    serde_json::json!({
+        "kind": r.kind,
+        "subject": r.subject,
+        "pulls": r.pulls,
+        "exempt": r.pulls.is_none(),
+        "note": r.note,
+        "created_at": iso(Some(r.created_at)),
+    })
+}
+
+/// `/v2/admin/rate-limits`: the administrator's rate limit rules. GET lists them (paged),
+/// POST sets one, `DELETE /v2/admin/rate-limits/{kind}/{subject}` removes one (a range's `/`
+/// written `%2F`).
+pub(crate) async fn admin_rate_limits(
+    state: &AppState,
+    user: &wharf_hub::User,
+    method: Method,
+    rest: &[&str],
+    query: &str,
+    body: &[u8],
+) -> Response {
+    if !user.acts_as_admin() {
+        return from_hub(HubError::Forbidden(
+            "only administrators (signed in with their password or an admin-scope token) manage rate limits".into(),
+        ));
+    }
+    let params = params(query);
+    match (method, rest) {
+        (Method::GET, []) => {
+            let paging = match Paging::from(&params) {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            match state
+                .hub
+                .rate_rules(user, paging.offset(), paging.size)
+                .await
+            {
+                Ok((count, rules)) => json(
+                    StatusCode::OK,
+                    paging.body(
+                        "/v2/admin/rate-limits",
+                        &params,
+                        count,
+                        rules.iter().map(rate_rule_json).collect(),
+                    ),
+                ),
+                Err(e) => from_hub(e),
+            }
+        }
+        (Method::POST, []) => {
+            let b: RateRuleBody = match parse(body) {
+                Ok(b) => b,
+                Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+            };
+            let pulls = match (b.exempt, b.pulls) {
+                (true, None) => None,
+                (false, Some(n)) => Some(n),
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "give either pulls (a limit per window) or exempt: true",
+                    );
+                }
+            };
+            match state
+                .hub
+                .set_rate_rule(user, &b.kind, &b.subject, pulls, &b.note)
+                .await
+            {
+                Ok(r) => json(StatusCode::CREATED, rate_rule_json(&r)),
+                Err(e) => from_hub(e),
+            }
+        }
+        (Method::DELETE, [kind, subject]) => {
+            let subject = percent_encoding::percent_decode_str(subject).decode_utf8_lossy();
+            match state.hub.delete_rate_rule(user, kind, &subject).await {
+                Ok(()) => StatusCode::NO_CONTENT.into_response(),
                 Err(e) => from_hub(e),
             }
         }

@@ -5,6 +5,7 @@ mod endpoint;
 mod error;
 mod hub_api;
 mod hub_repos;
+mod limits;
 mod registry;
 mod token;
 mod web;

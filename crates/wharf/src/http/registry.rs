@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use http_body_util::BodyExt;
+use wharf_hub::PullPolicy;
 use wharf_oci::{
     Digest, ErrorCode, MAX_MANIFEST_BYTES, RangeError, Reference, RepoName, UploadId, accepts,
     parse_content_range, parse_range_header,
@@ -17,6 +18,7 @@ use wharf_storage::ByteStream;
 use super::auth;
 use super::endpoint::Endpoint;
 use super::error::{ApiError, error_body};
+use super::limits;
 use crate::app::AppState;
 
 type ApiResult = Result<Response, ApiError>;
@@ -92,14 +94,42 @@ async fn route(
         (Method::GET, E::Catalog) => catalog(state, &query).await,
         (Method::GET, E::Tags { name }) => tags(state, &parse_name(&name)?, &query).await,
         (Method::GET | Method::HEAD, E::Manifest { name, reference }) => {
-            manifest_get(
-                state,
-                &parse_name(&name)?,
-                &reference,
-                req.headers(),
-                method == Method::HEAD,
-            )
-            .await
+            let name = parse_name(&name)?;
+            let head = method == Method::HEAD;
+            let ip = super::client_ip(state, &req);
+            let policy = state
+                .hub
+                .pull_policy(name.namespace(), caller.user_name(), ip)
+                .await
+                .map_err(|e| RegistryError::Internal(e.to_string()))?;
+            let PullPolicy::Limited(limit) = policy else {
+                return manifest_get(state, &name, &reference, req.headers(), head).await;
+            };
+            // A pull is a manifest GET; a HEAD shows the quota without using it.
+            let quota = if head {
+                state.hub.peek_pull(&limit).await
+            } else {
+                state.hub.take_pull(&limit).await
+            };
+            if !quota.allowed {
+                return Ok(limits::pull_refused(
+                    &limit,
+                    &quota,
+                    state.hub.authenticated_pull_limit(),
+                ));
+            }
+            match manifest_get(state, &name, &reference, req.headers(), head).await {
+                Ok(mut resp) => {
+                    limits::set_pull_headers(&mut resp, &limit, &quota);
+                    Ok(resp)
+                }
+                Err(e) => {
+                    if !head {
+                        state.hub.refund_pull(&limit);
+                    }
+                    Err(e)
+                }
+            }
         }
         (Method::PUT, E::Manifest { name, reference }) => {
             manifest_put(state, &parse_name(&name)?, &reference, req).await

@@ -126,10 +126,34 @@ impl TestApp {
         }
     }
 
+    /// Another node on the same database and blobs (the same data directory, or the same
+    /// PostgreSQL database and S3 prefix), with its own configuration otherwise.
+    pub async fn another_node(&self, mut cfg: Config) -> Self {
+        cfg.data_dir = self.dir.path().to_owned();
+        if let Some(s) = &self.shared {
+            use_shared(&mut cfg, s);
+        }
+        let state = App::open(&cfg).await.unwrap();
+        let router = App::router(state.clone());
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            state,
+            router,
+            shared: self.shared.clone(),
+            push_auth: self.push_auth.clone(),
+        }
+    }
+
     /// Closes this app and opens a new one on the same data (a restart).
     pub async fn restart(self) -> Self {
+        let cfg = config(self.dir.path());
+        self.restart_with(cfg).await
+    }
+
+    /// A restart with this configuration (its data directory and backends are this app's).
+    pub async fn restart_with(self, mut cfg: Config) -> Self {
         self.state.registry.db().close().await;
-        let mut cfg = config(self.dir.path());
+        cfg.data_dir = self.dir.path().to_owned();
         if let Some(s) = &self.shared {
             use_shared(&mut cfg, s);
         }
