@@ -285,7 +285,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 10, proc: subprocess.Popen | None = None) -> bool:
+def wait_port(port: int, timeout: float = 10, proc: subprocess.Popen | None = None, host: str = "127.0.0.1") -> bool:
     import socket
 
     deadline = time.monotonic() + timeout
@@ -293,7 +293,7 @@ def wait_port(port: int, timeout: float = 10, proc: subprocess.Popen | None = No
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            with socket.create_connection((host, port), timeout=1):
                 return True
         except OSError:
             time.sleep(0.05)
@@ -779,3 +779,17 @@ def push_oci_image(w: Wharf, repo: str, tag: str, rootfs_tar: Path, arch: str = 
     r = put_manifest(w, repo, tag, manifest, OCI_MANIFEST)
     assert r.headers.get("Docker-Content-Digest") == sha256_digest(manifest)
     return sha256_digest(manifest), manifest
+
+
+def png(width: int, height: int, rgb=(200, 40, 40)) -> bytes:
+    """A plain PNG (8-bit RGB), made without image libraries."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    row = b"\x00" + bytes(rgb) * width
+    raw = row * height
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))

@@ -22,6 +22,7 @@ from helpers import (
     REPO_ROOT,
     SCALE,
     absolute,
+    png,
     require_module,
     run,
     sha256_digest,
@@ -243,17 +244,6 @@ class SpecClient:
 # --------------------------------------------------------------------------------------
 # content for the live server
 # --------------------------------------------------------------------------------------
-def png(width: int, height: int, rgb=(200, 40, 40)) -> bytes:
-    """A plain PNG (8-bit RGB), made without image libraries."""
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    row = b"\x00" + bytes(rgb) * width
-    raw = row * height
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-
-
 def push_blob(w, auth, repo: str, data: bytes) -> str:
     digest = sha256_digest(data)
     r = requests.post(w.v2(f"{repo}/blobs/uploads/"), auth=auth, timeout=30)

@@ -17,26 +17,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import OCI_MANIFEST, run, sha256_digest, wharf_bin
+from helpers import OCI_MANIFEST, png, run, sha256_digest, wharf_bin
 
 PASSWORDS = {"alice": "alice-web-pass-1", "boss": "boss-web-pass-22"}
 SHOTS = Path(os.environ.get("WHARF_SCREENSHOTS", Path(__file__).resolve().parents[2] / "target" / "e2e-screenshots"))
-
-
-def png(width: int, height: int, rgb=(11, 92, 173)) -> bytes:
-    """A solid-colour PNG, written by hand (no imaging library needed)."""
-    row = b"\x00" + bytes(rgb) * width
-    raw = row * height
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw, 9))
-        + chunk(b"IEND", b"")
-    )
 
 
 
