@@ -1583,6 +1583,9 @@ def main():
     ap.add_argument("--scale", action="store_true",
                     help="also measure wharf on PostgreSQL + S3 (needs the WHARF_TEST_* variables of "
                          "`source scripts/backends.sh start`)")
+    ap.add_argument("--rate-limits", action="store_true",
+                    help="also measure wharf with pull rate limits on (limits too high to be reached), "
+                         "to compare with the default wharf column")
     ap.add_argument("--wharf-arg", action="append", metavar="ARG", help="extra argument for `wharf serve` (repeatable)")
     ap.add_argument("--measures", metavar="LIST",
                     help="comma-separated subset of measure keys or letters, e.g. a,b,e (default: all)")
@@ -1619,6 +1622,12 @@ def main():
                 servers.append(start_distribution(args))
             if args.scale:
                 servers.append(start_wharf_scale(args))
+            if args.rate_limits:
+                # Every request counted, none refused: the cost of counting, not of 429s.
+                servers.append(start_wharf(args, name="wharf-limited", extra_env={
+                    "WHARF_RATE_LIMITS": "true",
+                    "WHARF_ANONYMOUS_PULL_LIMIT": str(10 ** 15),
+                    "WHARF_API_REQUEST_LIMIT": str(10 ** 15)}))
         for s in servers:
             s.start_rss_kb = s.rss_kb()
             s.results["_cpu0"] = s.cpu()
@@ -1689,6 +1698,18 @@ def main():
         print()
         for name, k, e in failures:
             print(f"- **{name} {k}**: {e}")
+        print()
+    by_name = {s.name: s for s in servers}
+    if "wharf" in by_name and "wharf-limited" in by_name:
+        print("### Rate limits on vs off (same run)")
+        print()
+        for key, label in (("e_get_wrk", "manifest GET, wrk"), ("e_head_ab", "manifest HEAD, ab"),
+                           ("e_get_asyncio", "manifest GET, asyncio")):
+            on = by_name["wharf-limited"].results.get(key, {})
+            off = by_name["wharf"].results.get(key, {})
+            if on.get("ok") and off.get("ok") and off.get("req_per_s"):
+                print(f"- {label}: {on['req_per_s']:.0f} req/s with limits, {off['req_per_s']:.0f} without "
+                      f"(ratio {on['req_per_s'] / off['req_per_s']:.3f})")
         print()
     if ratios or (len(servers) == 2 and {s.name for s in servers} == {"wharf", "distribution"}):
         print("### Targets (wharf vs Distribution, same run)")

@@ -18,8 +18,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicI64, AtomicU8};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use wharf_db::RateRuleRow;
@@ -71,11 +73,63 @@ pub enum PullPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
     /// The shared counter's key.
-    key: String,
+    key: Key,
     /// What `docker-ratelimit-source` says: the address (or /64) or the user id.
     pub source: String,
     pub limit: u64,
     pub anonymous: bool,
+}
+
+/// Who a counter counts: an IPv4 address, an IPv6 /64, or a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Client {
+    V4(u32),
+    V6Net(u64),
+    User(i64),
+    Unknown,
+}
+
+impl Client {
+    fn of(ip: Option<IpAddr>) -> Self {
+        match ip.map(|ip| ip.to_canonical()) {
+            Some(IpAddr::V4(v4)) => Self::V4(v4.to_bits()),
+            Some(IpAddr::V6(v6)) => Self::V6Net((v6.to_bits() >> 64) as u64),
+            None => Self::Unknown,
+        }
+    }
+
+    /// `docker-ratelimit-source`: the address, the /64, or the user id.
+    fn source(self) -> String {
+        match self {
+            Self::V4(a) => std::net::Ipv4Addr::from_bits(a).to_string(),
+            Self::V6Net(n) => format!("{}/64", std::net::Ipv6Addr::from_bits(u128::from(n) << 64)),
+            Self::User(id) => id.to_string(),
+            Self::Unknown => "unknown".into(),
+        }
+    }
+}
+
+/// A counter: pulls, or the JSON API's requests, of one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    api: bool,
+    client: Client,
+}
+
+impl Key {
+    /// The counter's name in the shared table: `ip:192.0.2.1`, `ip:2001:db8::/64`,
+    /// `user:42`, with `api:` in front for the JSON API.
+    fn name(self) -> String {
+        let client = match self.client {
+            Client::User(id) => format!("user:{id}"),
+            other => format!("ip:{}", other.source()),
+        };
+        if self.api {
+            format!("api:{client}")
+        } else {
+            client
+        }
+    }
 }
 
 /// A client's quota after a request.
@@ -97,20 +151,34 @@ pub struct Quota {
 pub const RULE_KINDS: &[&str] = &["user", "org", "range"];
 
 /// Entries idle this long are forgotten (and re-read from the database when seen again).
-const IDLE: Duration = Duration::from_secs(30);
-/// How long a namespace's program or a user's limit is remembered on a node.
-const POLICY_TTL: Duration = Duration::from_secs(5);
+const IDLE: i64 = 30;
+/// How long a namespace's program or a user's limit is remembered on a node, in seconds.
+const POLICY_TTL: i64 = 5;
 const MAX_KEYS: usize = 200_000;
 
+/// One counter on this node. A new window replaces the entry.
 #[derive(Debug)]
 struct Entry {
     window_start: i64,
     window_len: i64,
     /// The shared total as of the last sync.
-    base: i64,
+    base: AtomicI64,
     /// Counted here since the last sync.
-    pending: i64,
-    last_used: Instant,
+    pending: AtomicI64,
+    /// When it was last used, in seconds since the epoch.
+    last_used: AtomicI64,
+}
+
+impl Entry {
+    fn new(window_start: i64, window_len: i64, base: i64, now: i64) -> Arc<Self> {
+        Arc::new(Self {
+            window_start,
+            window_len,
+            base: AtomicI64::new(base),
+            pending: AtomicI64::new(0),
+            last_used: AtomicI64::new(now),
+        })
+    }
 }
 
 /// Rules as the administrator set them, kept in memory and reloaded every sync.
@@ -164,55 +232,59 @@ struct UserLimit {
 }
 
 /// One window's keys in a sync: counts to add, and keys only to refresh.
-type SyncWork = (Vec<(String, i64)>, Vec<String>);
+type SyncWork = (Vec<(Key, i64)>, Vec<Key>);
 
-/// Counters and caches of one node.
+/// (`rules_state` starts at 0: not loaded yet.)
+const RULES_NONE: u8 = 1;
+const RULES_SOME: u8 = 2;
+
+/// Counters and caches of one node. The hot path takes only read locks and atomics.
 #[derive(Debug, Default)]
 pub(crate) struct Limiter {
-    entries: Mutex<HashMap<String, Entry>>,
-    /// None until first loaded (at the first pull, or the first sync).
-    rules: RwLock<Option<Arc<Rules>>>,
-    exempt_namespaces: RwLock<HashMap<String, (Instant, bool)>>,
-    users: RwLock<HashMap<String, (Instant, UserLimit)>>,
+    entries: RwLock<HashMap<Key, Arc<Entry>>>,
+    /// `RULES_*`: whether the rules were loaded, and whether there are any (most servers
+    /// have none, and then the hot path does not look at them).
+    rules_state: AtomicU8,
+    rules: RwLock<Arc<Rules>>,
+    exempt_namespaces: RwLock<HashMap<String, (i64, bool)>>,
+    users: RwLock<HashMap<String, (i64, UserLimit)>>,
 }
 
 fn now_secs() -> i64 {
     wharf_db::now()
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The counter key and source of an address: IPv4 as is, IPv6 by its /64.
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The source an address is counted as: IPv4 as is, IPv6 by its /64.
+#[cfg(test)]
 fn address(ip: Option<IpAddr>) -> String {
-    match ip.map(|ip| ip.to_canonical()) {
-        Some(IpAddr::V4(v4)) => v4.to_string(),
-        Some(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-            format!("{net}/64")
-        }
-        None => "unknown".into(),
-    }
+    Client::of(ip).source()
 }
 
-fn cached<V: Copy>(map: &RwLock<HashMap<String, (Instant, V)>>, key: &str) -> Option<V> {
-    let map = map.read().unwrap_or_else(|p| p.into_inner());
-    map.get(key)
-        .filter(|(at, _)| at.elapsed() < POLICY_TTL)
+/// A value remembered at `now` (seconds) and still fresh.
+fn cached<V: Copy>(map: &RwLock<HashMap<String, (i64, V)>>, key: &str, now: i64) -> Option<V> {
+    read(map)
+        .get(key)
+        .filter(|(at, _)| now - at < POLICY_TTL)
         .map(|(_, v)| *v)
 }
 
-fn remember<V>(map: &RwLock<HashMap<String, (Instant, V)>>, key: &str, value: V) {
-    let mut map = map.write().unwrap_or_else(|p| p.into_inner());
+fn remember<V>(map: &RwLock<HashMap<String, (i64, V)>>, key: &str, value: V, now: i64) {
+    let mut map = write(map);
     if map.len() >= MAX_KEYS {
-        map.retain(|_, (at, _)| at.elapsed() < POLICY_TTL);
+        map.retain(|_, (at, _)| now - *at < POLICY_TTL);
         if map.len() >= MAX_KEYS {
             map.clear();
         }
     }
-    map.insert(key.to_owned(), (Instant::now(), value));
+    map.insert(key.to_owned(), (now, value));
 }
 
 impl Limiter {
@@ -220,7 +292,7 @@ impl Limiter {
     async fn count(
         &self,
         db: &wharf_db::Db,
-        key: &str,
+        key: Key,
         limit: u64,
         window: Duration,
         take: bool,
@@ -228,58 +300,46 @@ impl Limiter {
         let window_len = window.as_secs().max(1) as i64;
         let now = now_secs();
         let window_start = now - now.rem_euclid(window_len);
-        let known = {
-            let mut map = lock(&self.entries);
-            match map.get_mut(key) {
-                Some(e) if e.window_start == window_start => Some(decide(e, limit, take, now)),
-                _ => None,
-            }
-        };
+        let known = read(&self.entries)
+            .get(&key)
+            .filter(|e| e.window_start == window_start)
+            .map(|e| decide(e, limit, take, now));
         if let Some(q) = known {
             return q;
         }
         // First sight of this key in this window on this node: what the others counted.
-        let base = match db.rate_hits(window_start, &[key.to_owned()]).await {
+        let base = match db.rate_hits(window_start, &[key.name()]).await {
             Ok(rows) => rows.first().map_or(0, |(_, n)| *n),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read a rate limit counter; counting from zero on this node");
                 0
             }
         };
-        let mut map = lock(&self.entries);
-        if map.len() >= MAX_KEYS && !map.contains_key(key) {
-            map.retain(|_, e| e.pending > 0 || e.last_used.elapsed() < IDLE);
+        let mut map = write(&self.entries);
+        if map.len() >= MAX_KEYS && !map.contains_key(&key) {
+            map.retain(|_, e| {
+                e.pending.load(Relaxed) > 0 || now - e.last_used.load(Relaxed) < IDLE
+            });
         }
-        let e = map.entry(key.to_owned()).or_insert(Entry {
-            window_start,
-            window_len,
-            base,
-            pending: 0,
-            last_used: Instant::now(),
-        });
+        let e = map
+            .entry(key)
+            .or_insert_with(|| Entry::new(window_start, window_len, base, now));
         if e.window_start != window_start {
-            // A new window (the old one's pending counts are dropped with it: they no
-            // longer limit anyone).
-            *e = Entry {
-                window_start,
-                window_len,
-                base,
-                pending: 0,
-                last_used: Instant::now(),
-            };
+            // A new window (the old one's unshared counts go with it: they no longer
+            // limit anyone).
+            *e = Entry::new(window_start, window_len, base, now);
         } else {
-            e.base = e.base.max(base);
+            e.base.fetch_max(base, Relaxed);
         }
         decide(e, limit, take, now)
     }
 
     /// Gives back a counted request (it failed before anything was served).
-    fn refund(&self, key: &str) {
-        let mut map = lock(&self.entries);
-        if let Some(e) = map.get_mut(key)
-            && e.pending > 0
-        {
-            e.pending -= 1;
+    fn refund(&self, key: Key) {
+        if let Some(e) = read(&self.entries).get(&key) {
+            let _ = e
+                .pending
+                .fetch_update(Relaxed, Relaxed, |p| (p > 0).then_some(p - 1));
         }
     }
 
@@ -289,35 +349,32 @@ impl Limiter {
         let now = now_secs();
         // (window start) → (keys with counts to add, keys only to refresh)
         let mut windows: HashMap<i64, SyncWork> = HashMap::new();
-        {
-            let mut map = lock(&self.entries);
-            map.retain(|key, e| {
-                let current = e.window_start + e.window_len > now;
-                let idle = e.last_used.elapsed() >= IDLE;
-                let slot = windows.entry(e.window_start).or_default();
-                if e.pending > 0 {
-                    slot.0.push((key.clone(), e.pending));
-                } else if current && !idle {
-                    slot.1.push(key.clone());
-                }
-                current && (!idle || e.pending > 0)
-            });
-        }
+        write(&self.entries).retain(|key, e| {
+            let current = e.window_start + e.window_len > now;
+            let idle = now - e.last_used.load(Relaxed) >= IDLE;
+            let pending = e.pending.load(Relaxed);
+            let slot = windows.entry(e.window_start).or_default();
+            if pending > 0 {
+                slot.0.push((*key, pending));
+            } else if current && !idle {
+                slot.1.push(*key);
+            }
+            current && (!idle || pending > 0)
+        });
         let mut failed = None;
         for (window_start, (adds, refresh)) in windows {
             if !adds.is_empty() {
-                match db.add_rate_hits(window_start, &adds).await {
+                let names: Vec<(String, i64)> = adds.iter().map(|(k, n)| (k.name(), *n)).collect();
+                match db.add_rate_hits(window_start, &names).await {
                     Ok(totals) => {
-                        let added: HashMap<&str, i64> =
-                            adds.iter().map(|(k, n)| (k.as_str(), *n)).collect();
-                        let mut map = lock(&self.entries);
-                        for (key, total) in totals {
-                            if let Some(e) = map.get_mut(&key)
+                        let totals: HashMap<String, i64> = totals.into_iter().collect();
+                        let map = read(&self.entries);
+                        for (key, added) in &adds {
+                            if let (Some(e), Some(total)) = (map.get(key), totals.get(&key.name()))
                                 && e.window_start == window_start
                             {
-                                e.pending -= added.get(key.as_str()).copied().unwrap_or(0);
-                                e.pending = e.pending.max(0);
-                                e.base = total;
+                                e.pending.fetch_sub(*added, Relaxed);
+                                e.base.store(*total, Relaxed);
                             }
                         }
                     }
@@ -325,14 +382,16 @@ impl Limiter {
                 }
             }
             if !refresh.is_empty() {
-                match db.rate_hits(window_start, &refresh).await {
+                let names: Vec<String> = refresh.iter().map(|k| k.name()).collect();
+                match db.rate_hits(window_start, &names).await {
                     Ok(rows) => {
-                        let mut map = lock(&self.entries);
-                        for (key, total) in rows {
-                            if let Some(e) = map.get_mut(&key)
+                        let totals: HashMap<String, i64> = rows.into_iter().collect();
+                        let map = read(&self.entries);
+                        for key in &refresh {
+                            if let (Some(e), Some(total)) = (map.get(key), totals.get(&key.name()))
                                 && e.window_start == window_start
                             {
-                                e.base = e.base.max(total);
+                                e.base.fetch_max(*total, Relaxed);
                             }
                         }
                     }
@@ -351,34 +410,46 @@ impl Limiter {
     }
 
     fn set_rules(&self, rows: &[RateRuleRow]) {
-        *self.rules.write().unwrap_or_else(|p| p.into_inner()) =
-            Some(Arc::new(Rules::from_rows(rows)));
+        let rules = Rules::from_rows(rows);
+        let state = if rules.users.is_empty() && rules.orgs.is_empty() && rules.ranges.is_empty() {
+            RULES_NONE
+        } else {
+            RULES_SOME
+        };
+        *write(&self.rules) = Arc::new(rules);
+        self.rules_state.store(state, Release);
     }
 
-    /// The rules, read from the database the first time.
-    async fn rules(&self, db: &wharf_db::Db) -> Result<Arc<Rules>, HubError> {
-        if let Some(r) = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone() {
-            return Ok(r);
+    /// The rules (read from the database the first time); None when there are none.
+    async fn rules(&self, db: &wharf_db::Db) -> Result<Option<Arc<Rules>>, HubError> {
+        match self.rules_state.load(Acquire) {
+            RULES_NONE => return Ok(None),
+            RULES_SOME => return Ok(Some(read(&self.rules).clone())),
+            _ => {}
         }
         self.set_rules(&db.rate_rules().await?);
-        Ok(self
-            .rules
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_default())
+        Ok((self.rules_state.load(Acquire) == RULES_SOME).then(|| read(&self.rules).clone()))
     }
 }
 
-fn decide(e: &mut Entry, limit: u64, take: bool, now: i64) -> Quota {
-    e.last_used = Instant::now();
-    let mut used = (e.base + e.pending).max(0) as u64;
-    // Looking (HEAD) is always allowed and never counts.
-    let allowed = !take || used < limit;
-    if take && allowed {
-        e.pending += 1;
-        used += 1;
+fn decide(e: &Entry, limit: u64, take: bool, now: i64) -> Quota {
+    if e.last_used.load(Relaxed) != now {
+        e.last_used.store(now, Relaxed);
     }
+    let base = e.base.load(Relaxed);
+    let used = |pending: i64| (base + pending).max(0) as u64;
+    // Looking (HEAD) is always allowed and never counts.
+    let (allowed, used) = if take {
+        match e
+            .pending
+            .fetch_update(Relaxed, Relaxed, |p| (used(p) < limit).then_some(p + 1))
+        {
+            Ok(before) => (true, used(before + 1)),
+            Err(now_pending) => (false, used(now_pending)),
+        }
+    } else {
+        (true, used(e.pending.load(Relaxed)))
+    };
     let reset_at = e.window_start + e.window_len;
     Quota {
         allowed,
@@ -410,23 +481,33 @@ impl Hub {
         ip: Option<IpAddr>,
     ) -> Result<PullPolicy, HubError> {
         let config = &self.config.limits;
-        if !config.enabled || self.namespace_exempt(namespace).await? {
+        if !config.enabled {
+            return Ok(PullPolicy::Exempt);
+        }
+        let now = now_secs();
+        if self.namespace_exempt(namespace, now).await? {
             return Ok(PullPolicy::Exempt);
         }
         let rules = self.limiter.rules(&self.db).await?;
-        let range = ip.and_then(|ip| rules.range_rule(ip.to_canonical()));
+        let range = match (&rules, ip) {
+            (Some(rules), Some(ip)) => rules.range_rule(ip.to_canonical()),
+            _ => None,
+        };
         if range == Some(None) {
             return Ok(PullPolicy::Exempt);
         }
         if let Some(name) = user.filter(|n| !n.is_empty()) {
-            let Some(user) = self.user_limit(name, &rules).await? else {
+            let Some(user) = self.user_limit(name, rules.as_deref(), now).await? else {
                 // The account is gone: its token still pulls as the address would.
                 return Ok(self.anonymous_limit(ip, range));
             };
             return Ok(match user.limit {
                 None => PullPolicy::Exempt,
                 Some(limit) => PullPolicy::Limited(Limit {
-                    key: format!("user:{}", user.id),
+                    key: Key {
+                        api: false,
+                        client: Client::User(user.id),
+                    },
                     source: user.id.to_string(),
                     limit,
                     anonymous: false,
@@ -437,10 +518,10 @@ impl Hub {
     }
 
     fn anonymous_limit(&self, ip: Option<IpAddr>, range: Option<Option<u64>>) -> PullPolicy {
-        let source = address(ip);
+        let client = Client::of(ip);
         PullPolicy::Limited(Limit {
-            key: format!("ip:{source}"),
-            source,
+            key: Key { api: false, client },
+            source: client.source(),
             limit: range.flatten().unwrap_or(self.config.limits.anonymous),
             anonymous: true,
         })
@@ -448,29 +529,37 @@ impl Hub {
 
     /// Programs whose namespaces pull without limits: Verified Publisher and Sponsored Open
     /// Source (official images are limited, as on Docker Hub).
-    async fn namespace_exempt(&self, namespace: &str) -> Result<bool, HubError> {
-        if let Some(exempt) = cached(&self.limiter.exempt_namespaces, namespace) {
+    async fn namespace_exempt(&self, namespace: &str, now: i64) -> Result<bool, HubError> {
+        if let Some(exempt) = cached(&self.limiter.exempt_namespaces, namespace, now) {
             return Ok(exempt);
         }
         let exempt = matches!(
             self.program_of(namespace).await?,
             Some(Badge::VerifiedPublisher | Badge::OpenSource)
         );
-        remember(&self.limiter.exempt_namespaces, namespace, exempt);
+        remember(&self.limiter.exempt_namespaces, namespace, exempt, now);
         Ok(exempt)
     }
 
     /// A user's own rule, else the most generous rule of their organizations, else the
     /// default; exempt when that rule is an exemption. None when there is no such user.
-    async fn user_limit(&self, name: &str, rules: &Rules) -> Result<Option<UserLimit>, HubError> {
-        if let Some(u) = cached(&self.limiter.users, name) {
+    async fn user_limit(
+        &self,
+        name: &str,
+        rules: Option<&Rules>,
+        now: i64,
+    ) -> Result<Option<UserLimit>, HubError> {
+        if let Some(u) = cached(&self.limiter.users, name, now) {
             return Ok(Some(u));
         }
         let Some(row) = self.db.user_by_name(name).await? else {
             return Ok(None);
         };
+        let empty = Rules::default();
+        let rules = rules.unwrap_or(&empty);
         let limit = match rules.users.get(name) {
             Some(rule) => *rule,
+            None if rules.orgs.is_empty() => Some(self.config.limits.authenticated),
             None => {
                 let orgs = self.db.orgs_of_user(row.id).await?;
                 let org_rules: Vec<Option<u64>> = orgs
@@ -491,7 +580,7 @@ impl Hub {
             }
         };
         let u = UserLimit { id: row.id, limit };
-        remember(&self.limiter.users, name, u);
+        remember(&self.limiter.users, name, u, now);
         Ok(Some(u))
     }
 
@@ -499,7 +588,7 @@ impl Hub {
     pub async fn take_pull(&self, limit: &Limit) -> Quota {
         let window = self.config.limits.window;
         self.limiter
-            .count(&self.db, &limit.key, limit.limit, window, true)
+            .count(&self.db, limit.key, limit.limit, window, true)
             .await
     }
 
@@ -507,13 +596,13 @@ impl Hub {
     pub async fn peek_pull(&self, limit: &Limit) -> Quota {
         let window = self.config.limits.window;
         self.limiter
-            .count(&self.db, &limit.key, limit.limit, window, false)
+            .count(&self.db, limit.key, limit.limit, window, false)
             .await
     }
 
     /// Gives back a pull that was counted but not served (the manifest was not found).
     pub fn refund_pull(&self, limit: &Limit) {
-        self.limiter.refund(&limit.key);
+        self.limiter.refund(limit.key);
     }
 
     /// Counts one JSON API request by this client; None when limits are off or the client
@@ -530,21 +619,25 @@ impl Hub {
                 return None;
             }
         };
-        if ip.and_then(|ip| rules.range_rule(ip.to_canonical())) == Some(None) {
-            return None;
-        }
-        let key = match who.user() {
-            Some(u) => {
-                if rules.users.get(&u.name) == Some(&None) {
-                    return None;
-                }
-                format!("api:user:{}", u.id)
+        if let Some(rules) = rules {
+            if ip.and_then(|ip| rules.range_rule(ip.to_canonical())) == Some(None) {
+                return None;
             }
-            None => format!("api:ip:{}", address(ip)),
+            if who
+                .user()
+                .is_some_and(|u| rules.users.get(&u.name) == Some(&None))
+            {
+                return None;
+            }
+        }
+        let client = match who.user() {
+            Some(u) => Client::User(u.id),
+            None => Client::of(ip),
         };
+        let key = Key { api: true, client };
         Some(
             self.limiter
-                .count(&self.db, &key, config.api_requests, config.api_window, true)
+                .count(&self.db, key, config.api_requests, config.api_window, true)
                 .await,
         )
     }
@@ -643,11 +736,7 @@ impl Hub {
     async fn after_rule_change(&self) -> Result<(), HubError> {
         let rows = self.db.rate_rules().await?;
         self.limiter.set_rules(&rows);
-        self.limiter
-            .users
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        write(&self.limiter.users).clear();
         Ok(())
     }
 
@@ -747,25 +836,37 @@ mod tests {
 
     #[test]
     fn a_window_allows_the_limit_then_refuses_and_head_only_looks() {
-        let mut e = Entry {
-            window_start: 1000,
-            window_len: 100,
-            base: 0,
-            pending: 0,
-            last_used: Instant::now(),
-        };
-        let q = decide(&mut e, 2, false, 1010);
+        let e = Entry::new(1000, 100, 0, 1010);
+        let q = decide(&e, 2, false, 1010);
         assert_eq!((q.allowed, q.remaining, q.reset_in), (true, 2, 90));
-        assert_eq!(decide(&mut e, 2, true, 1010).remaining, 1);
-        let q = decide(&mut e, 2, true, 1011);
+        assert_eq!(decide(&e, 2, true, 1010).remaining, 1);
+        let q = decide(&e, 2, true, 1011);
         assert_eq!((q.allowed, q.remaining), (true, 0));
-        let q = decide(&mut e, 2, true, 1012);
+        let q = decide(&e, 2, true, 1012);
         assert_eq!((q.allowed, q.remaining, q.reset_at), (false, 0, 1100));
         // Refused pulls are not counted; other nodes' pulls (the base) are.
-        assert_eq!(e.pending, 2);
-        e.base = 5;
-        e.pending = 0;
-        assert!(!decide(&mut e, 2, true, 1013).allowed);
-        assert!(decide(&mut e, 10, true, 1013).allowed);
+        assert_eq!(e.pending.load(Relaxed), 2);
+        e.base.store(5, Relaxed);
+        e.pending.store(0, Relaxed);
+        assert!(!decide(&e, 2, true, 1013).allowed);
+        assert!(decide(&e, 10, true, 1013).allowed);
+    }
+
+    #[test]
+    fn counter_names_in_the_shared_table() {
+        let key = |api, ip: &str| Key {
+            api,
+            client: Client::of(Some(ip.parse().unwrap())),
+        };
+        assert_eq!(key(false, "192.0.2.1").name(), "ip:192.0.2.1");
+        assert_eq!(
+            key(true, "2001:db8:1:2::7").name(),
+            "api:ip:2001:db8:1:2::/64"
+        );
+        let user = Key {
+            api: false,
+            client: Client::User(42),
+        };
+        assert_eq!(user.name(), "user:42");
     }
 }

@@ -1,7 +1,7 @@
 //! Rate limits on the wire: Docker Hub's pull headers on manifest GET and HEAD, the JSON
 //! API's `X-RateLimit-*` headers, and the `429` answers with `Retry-After`.
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 use wharf_hub::{Limit, Principal, Quota};
 use wharf_oci::ErrorCode;
@@ -12,14 +12,17 @@ use crate::app::AppState;
 /// `ratelimit-limit: 100;w=21600`, `ratelimit-remaining: 76;w=21600` and
 /// `docker-ratelimit-source`, as Docker Hub sends them.
 pub(crate) fn set_pull_headers(resp: &mut Response, limit: &Limit, quota: &Quota) {
+    const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+    const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+    const SOURCE: HeaderName = HeaderName::from_static("docker-ratelimit-source");
     let h = resp.headers_mut();
     let w = quota.window_secs;
     for (name, value) in [
-        ("ratelimit-limit", format!("{};w={w}", quota.limit)),
-        ("ratelimit-remaining", format!("{};w={w}", quota.remaining)),
-        ("docker-ratelimit-source", limit.source.clone()),
+        (LIMIT, format!("{};w={w}", quota.limit)),
+        (REMAINING, format!("{};w={w}", quota.remaining)),
+        (SOURCE, limit.source.clone()),
     ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        if let Ok(v) = HeaderValue::try_from(value) {
             h.insert(name, v);
         }
     }
