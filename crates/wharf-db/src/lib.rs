@@ -8,6 +8,7 @@
 //! `group_commit.rs`. Each engine has its own migrations folder.
 
 mod accounts;
+mod analytics;
 mod blobs;
 mod group_commit;
 mod hub;
@@ -25,6 +26,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Connection as _, Executor as _};
 
 pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPermission, UserRow};
+pub use analytics::{ActionTally, PullActionRow, PullEventRow, TallyBy};
 pub use hub::{
     ApplicationRow, ChildRow, NewApplication, PullCount, RepoOrder, RepoPatch, RepoRow,
     SearchQuery, TagOrder, TagRow, Viewer,

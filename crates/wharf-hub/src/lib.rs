@@ -4,6 +4,7 @@
 mod access;
 mod access_tokens;
 mod accounts;
+pub mod analytics;
 pub mod content;
 mod limits;
 mod programs;

@@ -15,6 +15,7 @@ use crate::config::Config;
 pub struct App {
     pub registry: Arc<Registry>,
     pub hub: Arc<Hub>,
+    pub analytics: Arc<wharf_hub::analytics::Analytics>,
     /// Whether requests are authorized against accounts (`auth` in the config).
     pub auth: bool,
     /// Whether this server speaks HTTPS (for the token realm).
@@ -51,6 +52,9 @@ impl App {
         )
         .await
         .context("cannot prepare the token signing key")?;
+        let analytics = wharf_hub::analytics::Analytics::open(db.clone(), config.analytics())
+            .await
+            .context("cannot start pull analytics (check the analytics_* settings)")?;
         let registry = Registry::new(
             db,
             store,
@@ -63,6 +67,7 @@ impl App {
         Ok(AppState(Arc::new(App {
             registry,
             hub,
+            analytics,
             auth: config.auth,
             tls: config.tls_cert.is_some(),
             public_url: config.public_url.clone(),

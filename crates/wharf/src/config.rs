@@ -34,6 +34,19 @@ const ENV_KEYS: &[&str] = &[
     "api_request_limit",
     "api_limit_window_secs",
     "rate_limit_sync_ms",
+    "analytics",
+    "analytics_queue",
+    "analytics_flush_ms",
+    "analytics_retention_days",
+    "analytics_country_db",
+    "analytics_asn_db",
+    "analytics_isp_db",
+    "analytics_connection_type_db",
+    "analytics_domain_db",
+    "analytics_enterprise_db",
+    "analytics_aws_ip_ranges",
+    "analytics_gcp_ip_ranges",
+    "analytics_azure_service_tags",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +109,34 @@ pub struct Config {
     /// How often each node shares its counts with the others, in milliseconds: nodes can
     /// disagree by the pulls made in about this long.
     pub rate_limit_sync_ms: u64,
+    /// Record every pull for the analytics reports (addresses only as keyed hashes).
+    pub analytics: bool,
+    /// Pull events waiting to be stored at most; more are dropped and counted
+    /// (`wharf_analytics_events_dropped_total` on `/metrics`).
+    pub analytics_queue: usize,
+    /// How often captured pull events are stored, in milliseconds: a crash loses at most the
+    /// events of about this long.
+    pub analytics_flush_ms: u64,
+    /// Days raw pull events are kept; the classified actions the reports read stay.
+    pub analytics_retention_days: u64,
+    /// MaxMind GeoIP2/GeoLite2 Country or City database (country).
+    pub analytics_country_db: Option<PathBuf>,
+    /// MaxMind GeoLite2/GeoIP2 ASN database.
+    pub analytics_asn_db: Option<PathBuf>,
+    /// MaxMind GeoIP2 ISP database.
+    pub analytics_isp_db: Option<PathBuf>,
+    /// MaxMind GeoIP2 Connection-Type database (IP type when no user type is known).
+    pub analytics_connection_type_db: Option<PathBuf>,
+    /// MaxMind GeoIP2 Domain database.
+    pub analytics_domain_db: Option<PathBuf>,
+    /// MaxMind GeoIP2 Enterprise database (country, IP type, ISP and domain).
+    pub analytics_enterprise_db: Option<PathBuf>,
+    /// AWS's published `ip-ranges.json`.
+    pub analytics_aws_ip_ranges: Option<PathBuf>,
+    /// Google Cloud's published `cloud.json`.
+    pub analytics_gcp_ip_ranges: Option<PathBuf>,
+    /// Azure's Service Tags JSON (`ServiceTags_Public_*.json`).
+    pub analytics_azure_service_tags: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -125,6 +166,19 @@ impl Default for Config {
             api_request_limit: 600,
             api_limit_window_secs: 60,
             rate_limit_sync_ms: 1000,
+            analytics: true,
+            analytics_queue: 65_536,
+            analytics_flush_ms: 1000,
+            analytics_retention_days: 90,
+            analytics_country_db: None,
+            analytics_asn_db: None,
+            analytics_isp_db: None,
+            analytics_connection_type_db: None,
+            analytics_domain_db: None,
+            analytics_enterprise_db: None,
+            analytics_aws_ip_ranges: None,
+            analytics_gcp_ip_ranges: None,
+            analytics_azure_service_tags: None,
         }
     }
 }
@@ -226,6 +280,15 @@ impl Config {
                 anyhow::bail!("{key} must be between 1 and 2678400 (31 days)");
             }
         }
+        if !(1..=10_000_000).contains(&self.analytics_queue) {
+            anyhow::bail!("analytics_queue must be between 1 and 10000000");
+        }
+        if !(10..=60_000).contains(&self.analytics_flush_ms) {
+            anyhow::bail!("analytics_flush_ms must be between 10 and 60000");
+        }
+        if !(1..=36_500).contains(&self.analytics_retention_days) {
+            anyhow::bail!("analytics_retention_days must be between 1 and 36500");
+        }
         if !(10..=60_000).contains(&self.rate_limit_sync_ms) {
             anyhow::bail!("rate_limit_sync_ms must be between 10 and 60000");
         }
@@ -282,6 +345,29 @@ impl Config {
             api_requests: self.api_request_limit,
             api_window: Duration::from_secs(self.api_limit_window_secs),
             sync_interval: Duration::from_millis(self.rate_limit_sync_ms),
+        }
+    }
+
+    /// The analytics settings for the hub.
+    pub fn analytics(&self) -> wharf_hub::analytics::AnalyticsConfig {
+        use std::time::Duration;
+        wharf_hub::analytics::AnalyticsConfig {
+            enabled: self.analytics,
+            queue: self.analytics_queue,
+            flush_interval: Duration::from_millis(self.analytics_flush_ms),
+            retention: Duration::from_secs(self.analytics_retention_days * 86_400),
+            enrich: wharf_analytics::enrich::EnrichConfig {
+                country_db: self.analytics_country_db.clone(),
+                asn_db: self.analytics_asn_db.clone(),
+                isp_db: self.analytics_isp_db.clone(),
+                connection_type_db: self.analytics_connection_type_db.clone(),
+                domain_db: self.analytics_domain_db.clone(),
+                enterprise_db: self.analytics_enterprise_db.clone(),
+                aws_ip_ranges: self.analytics_aws_ip_ranges.clone(),
+                gcp_ip_ranges: self.analytics_gcp_ip_ranges.clone(),
+                azure_service_tags: self.analytics_azure_service_tags.clone(),
+            },
+            ..Default::default()
         }
     }
 

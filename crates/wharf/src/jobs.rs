@@ -80,3 +80,41 @@ pub async fn sync_rate_limits(
         }
     }
 }
+
+/// Classifies pull events into actions every `interval` and deletes raw events past their
+/// retention about once an hour. Safe on several nodes: the classifier's watermark moves by
+/// compare-and-swap.
+pub async fn classify_pulls(
+    analytics: std::sync::Arc<wharf_hub::analytics::Analytics>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    if !analytics.enabled() {
+        return;
+    }
+    let mut last_prune: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        match analytics.classify_pending().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(actions = n, "pull events classified"),
+            Err(e) => {
+                tracing::warn!(error = %e, "classifying pull events failed; retrying next interval")
+            }
+        }
+        if last_prune.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+            last_prune = Some(tokio::time::Instant::now());
+            match analytics.prune().await {
+                Ok(n) if n > 0 => tracing::info!(
+                    events.removed = n,
+                    "pull events past their retention removed"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "removing old pull events failed"),
+            }
+        }
+    }
+}

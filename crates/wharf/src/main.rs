@@ -364,6 +364,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Duration::from_millis(config.rate_limit_sync_ms),
         stop_rx.clone(),
     ));
+    let writer = tokio::spawn(state.analytics.clone().run_writer(stop_rx.clone()));
+    let classifier = tokio::spawn(wharf::jobs::classify_pulls(
+        state.analytics.clone(),
+        Duration::from_secs(30),
+        stop_rx.clone(),
+    ));
     let data_dir = config.data_dir.clone();
     wharf::server::serve(
         &config,
@@ -382,6 +388,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = sweeper.await;
     let _ = pulls.await;
     let _ = limits.await;
+    let _ = writer.await;
+    let _ = classifier.await;
     state.registry.db().close().await;
     tracing::info!("wharf stopped");
     Ok(())

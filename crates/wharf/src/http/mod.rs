@@ -55,6 +55,18 @@ pub(crate) fn client_ip(
     )
 }
 
+/// `/metrics`: counters in Prometheus' text format (totals only, nothing about anyone).
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.analytics.metrics(),
+    )
+        .into_response()
+}
+
 /// Every route wharf serves.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
@@ -95,6 +107,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/token", get(token::token).post(token::token))
         .route("/v1/search", get(hub_repos::v1_search))
+        .route("/metrics", get(metrics))
         .route("/v2", any(registry::dispatch))
         .route("/v2/", any(registry::dispatch))
         .route("/v2/{*rest}", any(registry::dispatch))

@@ -102,34 +102,47 @@ async fn route(
                 .pull_policy(name.namespace(), caller.user_name(), ip)
                 .await
                 .map_err(|e| RegistryError::Internal(e.to_string()))?;
-            let PullPolicy::Limited(limit) = policy else {
-                return manifest_get(state, &name, &reference, req.headers(), head).await;
-            };
-            // A pull is a manifest GET; a HEAD shows the quota without using it.
-            let quota = if head {
-                state.hub.peek_pull(&limit).await
-            } else {
-                state.hub.take_pull(&limit).await
-            };
-            if !quota.allowed {
-                return Ok(limits::pull_refused(
-                    &limit,
-                    &quota,
-                    state.hub.authenticated_pull_limit(),
-                ));
-            }
-            match manifest_get(state, &name, &reference, req.headers(), head).await {
-                Ok(mut resp) => {
-                    limits::set_pull_headers(&mut resp, &limit, &quota);
-                    Ok(resp)
+            let result = match policy {
+                PullPolicy::Exempt => {
+                    manifest_get(state, &name, &reference, req.headers(), head).await
                 }
-                Err(e) => {
-                    if !head {
-                        state.hub.refund_pull(&limit);
+                PullPolicy::Limited(limit) => {
+                    // A pull is a manifest GET; a HEAD shows the quota without using it.
+                    let quota = if head {
+                        state.hub.peek_pull(&limit).await
+                    } else {
+                        state.hub.take_pull(&limit).await
+                    };
+                    if !quota.allowed {
+                        return Ok(limits::pull_refused(
+                            &limit,
+                            &quota,
+                            state.hub.authenticated_pull_limit(),
+                        ));
                     }
-                    Err(e)
+                    match manifest_get(state, &name, &reference, req.headers(), head).await {
+                        Ok(mut resp) => {
+                            limits::set_pull_headers(&mut resp, &limit, &quota);
+                            Ok(resp)
+                        }
+                        Err(e) => {
+                            if !head {
+                                state.hub.refund_pull(&limit);
+                            }
+                            Err(e)
+                        }
+                    }
                 }
+            };
+            if let Ok(resp) = &result {
+                let digest = resp
+                    .headers()
+                    .get(DIGEST_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                capture(state, caller, &req, &name, &reference, digest, head, false);
             }
+            result
         }
         (Method::PUT, E::Manifest { name, reference }) => {
             manifest_put(state, &parse_name(&name)?, &reference, req).await
@@ -141,14 +154,15 @@ async fn route(
             Ok(StatusCode::ACCEPTED.into_response())
         }
         (Method::GET | Method::HEAD, E::Blob { name, digest }) => {
-            blob_get(
-                state,
-                &parse_name(&name)?,
-                &parse_digest(&digest)?,
-                req.headers(),
-                method == Method::HEAD,
-            )
-            .await
+            let name = parse_name(&name)?;
+            let digest = parse_digest(&digest)?;
+            let head = method == Method::HEAD;
+            let result = blob_get(state, &name, &digest, req.headers(), head).await;
+            if result.is_ok() && !head {
+                let d = digest.to_string();
+                capture(state, caller, &req, &name, &d, &d, false, true);
+            }
+            result
         }
         (Method::DELETE, E::Blob { name, digest }) => {
             state
@@ -388,6 +402,41 @@ async fn referrers(state: &AppState, name: &RepoName, digest: &Digest, q: &Query
         set(&mut resp, "oci-filters-applied", "artifactType");
     }
     Ok(resp)
+}
+
+// ---- analytics ----
+
+/// Hands a request of a pull to analytics (a queue; never waits).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per pull endpoint, each naming what it saw"
+)]
+fn capture(
+    state: &AppState,
+    caller: &auth::Caller,
+    req: &Request,
+    name: &RepoName,
+    reference: &str,
+    digest: &str,
+    head: bool,
+    blob: bool,
+) {
+    if !state.analytics.enabled() {
+        return;
+    }
+    state.analytics.capture(wharf_hub::analytics::RawPull {
+        at_ms: wharf_hub::analytics::now_ms(),
+        repo: name.as_str().to_owned(),
+        reference: reference.to_owned(),
+        digest: digest.to_owned(),
+        head,
+        blob,
+        user: caller.user_name().map(str::to_owned),
+        ip: super::client_ip(state, req),
+        user_agent: header_str(req.headers(), header::USER_AGENT)
+            .unwrap_or_default()
+            .to_owned(),
+    });
 }
 
 // ---- manifests ----

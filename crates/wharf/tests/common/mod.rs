@@ -126,6 +126,14 @@ impl TestApp {
         }
     }
 
+    /// The database URL: PostgreSQL in the scale-out run, else the SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.shared {
+            Some((db, _)) => db.clone(),
+            None => format!("sqlite://{}", self.dir.path().join("wharf.db").display()),
+        }
+    }
+
     /// Another node on the same database and blobs (the same data directory, or the same
     /// PostgreSQL database and S3 prefix), with its own configuration otherwise.
     pub async fn another_node(&self, mut cfg: Config) -> Self {

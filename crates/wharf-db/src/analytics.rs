@@ -1,0 +1,443 @@
+//! Pull analytics: raw pull events, the actions classified from them, and the aggregates the
+//! reports are made of. Addresses are stored only as keyed hashes (`ip_week`, `ip_month`).
+
+use sqlx::Row as _;
+
+use crate::{Backend, Db, DbError};
+
+/// Events per INSERT statement (17 parameters each; SQLite allows 32,766).
+const EVENT_BATCH: usize = 500;
+
+/// One request of a pull as stored: what was asked, by whom (hashed), with what, from where.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PullEventRow {
+    pub at_ms: i64,
+    pub namespace: String,
+    /// The full repository name, `namespace/name`.
+    pub repo: String,
+    /// The tag or digest the request named.
+    pub reference: String,
+    /// The digest it resolved to.
+    pub digest: String,
+    /// `GET` or `HEAD`.
+    pub method: String,
+    /// `manifest` or `blob`.
+    pub kind: String,
+    /// The signed-in user; empty when anonymous.
+    pub user_name: String,
+    pub ip_week: Vec<u8>,
+    pub ip_month: Vec<u8>,
+    pub tool: String,
+    pub tool_version: String,
+    pub country: String,
+    pub cloud: String,
+    pub ip_type: String,
+    pub domain: String,
+}
+
+/// One classified action: a version check, a pull by tag or a pull by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PullActionRow {
+    pub at_ms: i64,
+    pub namespace: String,
+    pub repo: String,
+    /// The tag the action started with; empty when by digest.
+    pub tag: String,
+    pub digest: String,
+    /// `version_check`, `pull_by_tag` or `pull_by_digest`.
+    pub action: String,
+    /// The first request's method.
+    pub method: String,
+    pub user_name: String,
+    pub ip_week: Vec<u8>,
+    pub ip_month: Vec<u8>,
+    pub tool: String,
+    pub tool_version: String,
+    pub country: String,
+    pub cloud: String,
+    pub ip_type: String,
+    pub domain: String,
+}
+
+/// Counts of one group of actions in a period.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActionTally {
+    /// The group's key columns, in the order asked for.
+    pub key: Vec<String>,
+    pub pulls_by_tag: u64,
+    pub pulls_by_digest: u64,
+    pub version_checks: u64,
+    pub unique_ips: u64,
+    pub unique_users: u64,
+    /// Unique addresses of anonymous actions.
+    pub unique_anonymous_ips: u64,
+}
+
+/// What the report aggregates group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TallyBy {
+    Repository,
+    Tag,
+    Digest,
+    /// Repository, country, cloud, tool, tag: the Trends report's rows.
+    Trends,
+}
+
+impl TallyBy {
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Self::Repository => &["repo"],
+            Self::Tag => &["repo", "tag"],
+            Self::Digest => &["repo", "digest"],
+            Self::Trends => &["repo", "country", "cloud", "tool", "tag"],
+        }
+    }
+}
+
+const WATERMARK: &str = "classified_until_ms";
+
+impl Db {
+    /// Stores a batch of events. Not acknowledged to anyone, so written without waiting for
+    /// a disk flush (a power cut can lose the last batches; a process crash cannot).
+    pub async fn insert_pull_events(&self, events: &[PullEventRow]) -> Result<(), DbError> {
+        let mut conn = self.write.acquire().await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
+        }
+        let result = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            if self.backend == Backend::Postgres {
+                sqlx::Executor::execute(&mut *tx, "SET LOCAL synchronous_commit = off").await?;
+            }
+            for chunk in events.chunks(EVENT_BATCH) {
+                let sql = values_sql(
+                    "INSERT INTO pull_events (at_ms, namespace, repo, reference, digest, method, kind, \
+                     user_name, ip_week, ip_month, tool, tool_version, country, cloud, ip_type, domain) VALUES ",
+                    16,
+                    chunk.len(),
+                );
+                let mut q = sqlx::query(&sql);
+                for e in chunk {
+                    q = q
+                        .bind(e.at_ms)
+                        .bind(e.namespace.as_str())
+                        .bind(e.repo.as_str())
+                        .bind(e.reference.as_str())
+                        .bind(e.digest.as_str())
+                        .bind(e.method.as_str())
+                        .bind(e.kind.as_str())
+                        .bind(e.user_name.as_str())
+                        .bind(e.ip_week.as_slice())
+                        .bind(e.ip_month.as_slice())
+                        .bind(e.tool.as_str())
+                        .bind(e.tool_version.as_str())
+                        .bind(e.country.as_str())
+                        .bind(e.cloud.as_str())
+                        .bind(e.ip_type.as_str())
+                        .bind(e.domain.as_str());
+                }
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<(), DbError>(())
+        }
+        .await;
+        if self.backend == Backend::Sqlite {
+            let reset = sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = FULL").await;
+            if reset.is_err() {
+                // Never hand a relaxed connection back to the pool.
+                drop(conn.detach());
+            }
+            reset?;
+        }
+        result
+    }
+
+    /// Manifest events in `[from_ms, to_ms)`, grouped by client (user, hashed address, tool)
+    /// and repository, each group in time order: the classifier's input.
+    pub async fn manifest_events(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<PullEventRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, namespace, repo, reference, digest, method, kind, user_name, ip_week, ip_month, \
+             tool, tool_version, country, cloud, ip_type, domain FROM pull_events \
+             WHERE at_ms >= $1 AND at_ms < $2 AND kind = 'manifest' \
+             ORDER BY user_name, ip_week, tool, tool_version, repo, at_ms, id",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PullEventRow {
+                    at_ms: r.try_get(0)?,
+                    namespace: r.try_get(1)?,
+                    repo: r.try_get(2)?,
+                    reference: r.try_get(3)?,
+                    digest: r.try_get(4)?,
+                    method: r.try_get(5)?,
+                    kind: r.try_get(6)?,
+                    user_name: r.try_get(7)?,
+                    ip_week: r.try_get(8)?,
+                    ip_month: r.try_get(9)?,
+                    tool: r.try_get(10)?,
+                    tool_version: r.try_get(11)?,
+                    country: r.try_get(12)?,
+                    cloud: r.try_get(13)?,
+                    ip_type: r.try_get(14)?,
+                    domain: r.try_get(15)?,
+                })
+            })
+            .collect()
+    }
+
+    /// When the oldest stored event happened.
+    pub async fn oldest_pull_event(&self) -> Result<Option<i64>, DbError> {
+        Ok(sqlx::query_scalar("SELECT MIN(at_ms) FROM pull_events")
+            .fetch_one(&self.read)
+            .await?)
+    }
+
+    /// How far events have been classified (milliseconds since the epoch); None before the
+    /// first run.
+    pub async fn classified_until(&self) -> Result<Option<i64>, DbError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM analytics_state WHERE name = $1")
+                .bind(WATERMARK)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    /// Stores the actions of one classifier run and moves the watermark from `from` to
+    /// `to`, in one transaction. False (and nothing stored) when another node moved the
+    /// watermark first.
+    pub async fn commit_actions(
+        &self,
+        from: Option<i64>,
+        to: i64,
+        actions: &[PullActionRow],
+    ) -> Result<bool, DbError> {
+        let mut tx = self.write.begin().await?;
+        let moved = match from {
+            None => sqlx::query(
+                "INSERT INTO analytics_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(WATERMARK)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            Some(from) => sqlx::query(
+                "UPDATE analytics_state SET value = $1 WHERE name = $2 AND value = $3",
+            )
+            .bind(to)
+            .bind(WATERMARK)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+        };
+        if moved != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for chunk in actions.chunks(EVENT_BATCH) {
+            let sql = values_sql(
+                "INSERT INTO pull_actions (at_ms, namespace, repo, tag, digest, action, method, user_name, \
+                 ip_week, ip_month, tool, tool_version, country, cloud, ip_type, domain) VALUES ",
+                16,
+                chunk.len(),
+            );
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q
+                    .bind(a.at_ms)
+                    .bind(a.namespace.as_str())
+                    .bind(a.repo.as_str())
+                    .bind(a.tag.as_str())
+                    .bind(a.digest.as_str())
+                    .bind(a.action.as_str())
+                    .bind(a.method.as_str())
+                    .bind(a.user_name.as_str())
+                    .bind(a.ip_week.as_slice())
+                    .bind(a.ip_month.as_slice())
+                    .bind(a.tool.as_str())
+                    .bind(a.tool_version.as_str())
+                    .bind(a.country.as_str())
+                    .bind(a.cloud.as_str())
+                    .bind(a.ip_type.as_str())
+                    .bind(a.domain.as_str());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes raw events older than `before_ms` (the classified actions stay).
+    pub async fn prune_pull_events(&self, before_ms: i64) -> Result<u64, DbError> {
+        Ok(sqlx::query("DELETE FROM pull_events WHERE at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.write)
+            .await?
+            .rows_affected())
+    }
+
+    /// Counts a namespace's actions in `[from_ms, to_ms)`, grouped as asked. Unique
+    /// addresses use the weekly or the monthly hash (`monthly`), as the period is.
+    pub async fn tally_actions(
+        &self,
+        namespace: &str,
+        from_ms: i64,
+        to_ms: i64,
+        by: TallyBy,
+        monthly: bool,
+    ) -> Result<Vec<ActionTally>, DbError> {
+        let cols = by.columns().join(", ");
+        let ip = if monthly { "ip_month" } else { "ip_week" };
+        let sql = format!(
+            "SELECT {cols}, \
+             CAST(SUM(CASE WHEN action = 'pull_by_tag' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN action = 'pull_by_digest' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN action = 'version_check' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(COUNT(DISTINCT {ip}) AS BIGINT), \
+             CAST(COUNT(DISTINCT CASE WHEN user_name <> '' THEN user_name END) AS BIGINT), \
+             CAST(COUNT(DISTINCT CASE WHEN user_name = '' THEN {ip} END) AS BIGINT) \
+             FROM pull_actions WHERE namespace = $1 AND at_ms >= $2 AND at_ms < $3 \
+             GROUP BY {cols} ORDER BY {cols}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(namespace)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&self.read)
+            .await?;
+        let n = by.columns().len();
+        rows.iter()
+            .map(|r| {
+                let mut key = Vec::with_capacity(n);
+                for i in 0..n {
+                    key.push(r.try_get::<String, _>(i)?);
+                }
+                let count = |i: usize| r.try_get::<i64, _>(n + i).map(|v| v.max(0) as u64);
+                Ok(ActionTally {
+                    key,
+                    pulls_by_tag: count(0)?,
+                    pulls_by_digest: count(1)?,
+                    version_checks: count(2)?,
+                    unique_ips: count(3)?,
+                    unique_users: count(4)?,
+                    unique_anonymous_ips: count(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// One page of a namespace's actions in `[from_ms, to_ms)`, oldest first, after the
+    /// action with id `after_id` (0 for the first page): the raw data export.
+    pub async fn actions_page(
+        &self,
+        namespace: &str,
+        from_ms: i64,
+        to_ms: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, PullActionRow)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, at_ms, namespace, repo, tag, digest, action, method, user_name, ip_week, ip_month, \
+             tool, tool_version, country, cloud, ip_type, domain FROM pull_actions \
+             WHERE namespace = $1 AND at_ms >= $2 AND at_ms < $3 AND id > $4 ORDER BY id LIMIT $5",
+        )
+        .bind(namespace)
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    PullActionRow {
+                        at_ms: r.try_get(1)?,
+                        namespace: r.try_get(2)?,
+                        repo: r.try_get(3)?,
+                        tag: r.try_get(4)?,
+                        digest: r.try_get(5)?,
+                        action: r.try_get(6)?,
+                        method: r.try_get(7)?,
+                        user_name: r.try_get(8)?,
+                        ip_week: r.try_get(9)?,
+                        ip_month: r.try_get(10)?,
+                        tool: r.try_get(11)?,
+                        tool_version: r.try_get(12)?,
+                        country: r.try_get(13)?,
+                        cloud: r.try_get(14)?,
+                        ip_type: r.try_get(15)?,
+                        domain: r.try_get(16)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// How many actions a namespace has in `[from_ms, to_ms)` (for progress bars).
+    pub async fn count_actions(
+        &self,
+        namespace: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<u64, DbError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pull_actions WHERE namespace = $1 AND at_ms >= $2 AND at_ms < $3",
+        )
+        .bind(namespace)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// A secret created on first use and shared by every node (the first insert wins).
+    pub async fn named_secret(&self, id: &str, fresh: &[u8]) -> Result<Vec<u8>, DbError> {
+        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(fresh)
+            .bind(crate::now())
+            .execute(&self.write)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT secret FROM signing_keys WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.write)
+                .await?,
+        )
+    }
+}
+
+/// `PREFIX ($1, …, $cols), (…), …` for `rows` rows.
+fn values_sql(prefix: &str, cols: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * cols * 6);
+    sql.push_str(prefix);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}

@@ -1,0 +1,570 @@
+//! Pull analytics: capture, storage, classification and reports.
+//!
+//! Capture never makes a pull wait: the registry hands each pull request to `capture`, which
+//! puts it in a bounded queue (`try_send`; when the queue is full the event is dropped and
+//! counted). A writer task drains the queue every `flush_interval`, parses the user agent,
+//! enriches the address from the operator's offline data files, replaces it by its weekly
+//! and monthly keyed hashes, and stores the batch in one transaction. What a crash can lose
+//! is bounded: the events still queued (at most `queue` of them, about one interval's worth).
+//!
+//! Classification runs on any node (`classify_pending`): it reads the manifest events since
+//! the shared watermark, groups them per client (user, hashed address, tool) and repository,
+//! applies the seeds' rules (`wharf_analytics::classify`) and stores the actions while it
+//! moves the watermark with a compare-and-swap, so two nodes never store the same actions.
+//! Raw events are deleted after `retention`; the actions stay, and the reports read them.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use wharf_analytics::agent;
+use wharf_analytics::classify::{self, ManifestRequest};
+use wharf_analytics::enrich::{EnrichConfig, Enricher};
+use wharf_analytics::privacy::{HashSecret, IpHasher};
+use wharf_analytics::report::rows::{SummaryRow, TrendsRow};
+use wharf_analytics::report::{Granularity, Period};
+use wharf_db::{Db, PullActionRow, PullEventRow, TallyBy};
+
+use crate::HubError;
+
+/// Analytics settings.
+#[derive(Debug, Clone)]
+pub struct AnalyticsConfig {
+    /// Whether pulls are recorded at all.
+    pub enabled: bool,
+    /// Events waiting for the writer at most; more are dropped (and counted).
+    pub queue: usize,
+    /// How often the writer stores what was captured.
+    pub flush_interval: Duration,
+    /// How long raw events are kept (the classified actions stay).
+    pub retention: Duration,
+    /// Offline data for country, cloud provider, IP type and domain.
+    pub enrich: EnrichConfig,
+    /// Requests of one client on one repository this close together form one action.
+    pub window: Duration,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            queue: 65_536,
+            flush_interval: Duration::from_secs(1),
+            retention: Duration::from_secs(90 * 86_400),
+            enrich: EnrichConfig::default(),
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A request that is part of a pull, as the registry saw it.
+#[derive(Debug, Clone)]
+pub struct RawPull {
+    pub at_ms: i64,
+    /// The full repository name.
+    pub repo: String,
+    /// The tag or digest the request named.
+    pub reference: String,
+    /// The digest it resolved to.
+    pub digest: String,
+    pub head: bool,
+    /// A blob download (else a manifest request).
+    pub blob: bool,
+    /// The signed-in user's name.
+    pub user: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub user_agent: String,
+}
+
+/// Longest user agent kept.
+const MAX_USER_AGENT: usize = 512;
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Classification trails the clock by this much, so that events other nodes are still
+/// writing (one flush interval behind) are in place before their actions are decided.
+const CLASSIFY_LAG_MS: i64 = 15_000;
+/// Manifest events read per classifier run at most (a run covers less time when busy).
+const CLASSIFY_SPAN_MS: i64 = 3_600_000;
+
+#[derive(Debug, Default)]
+struct Counters {
+    captured: AtomicU64,
+    dropped: AtomicU64,
+    written: AtomicU64,
+    write_failures: AtomicU64,
+    actions: AtomicU64,
+}
+
+/// The analytics service of one node.
+pub struct Analytics {
+    db: Db,
+    config: AnalyticsConfig,
+    tx: Option<mpsc::Sender<RawPull>>,
+    rx: Mutex<Option<mpsc::Receiver<RawPull>>>,
+    enricher: Enricher,
+    secret: HashSecret,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Analytics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analytics")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The IP hashers of the periods an event falls in, kept while events stay in them.
+#[derive(Default)]
+struct Hashers {
+    by_period: HashMap<String, IpHasher>,
+}
+
+impl Hashers {
+    fn hash(&mut self, secret: &HashSecret, period: &Period, ip: IpAddr) -> Vec<u8> {
+        let name = period.name();
+        if self.by_period.len() > 16 {
+            self.by_period.clear();
+        }
+        self.by_period
+            .entry(name)
+            .or_insert_with(|| secret.hasher(period))
+            .hash(ip)
+            .as_bytes()
+            .to_vec()
+    }
+}
+
+fn datetime(at_ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+impl Analytics {
+    /// Opens the analytics service: the hashing secret (shared by every node, created on
+    /// first use) and the enrichment files, whose errors name the file.
+    pub async fn open(db: Db, config: AnalyticsConfig) -> Result<Arc<Self>, HubError> {
+        let enricher = Enricher::open(&config.enrich)
+            .map_err(|e| HubError::InvalidInput(format!("analytics enrichment: {e}")))?;
+        let fresh: [u8; 32] = rand::random();
+        let secret = db.named_secret("analytics-ip-hash", &fresh).await?;
+        let secret = HashSecret::new(secret)
+            .map_err(|e| HubError::Internal(format!("the analytics secret is unusable: {e}")))?;
+        let (tx, rx) = if config.enabled {
+            let (tx, rx) = mpsc::channel(config.queue.max(1));
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        Ok(Arc::new(Self {
+            db,
+            config,
+            tx,
+            rx: Mutex::new(rx),
+            enricher,
+            secret,
+            counters: Counters::default(),
+        }))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Records a request of a pull; never waits. A full queue drops the event (counted in
+    /// `wharf_analytics_events_dropped_total`).
+    pub fn capture(&self, mut pull: RawPull) {
+        let Some(tx) = &self.tx else { return };
+        if pull.user_agent.len() > MAX_USER_AGENT {
+            let mut end = MAX_USER_AGENT;
+            while !pull.user_agent.is_char_boundary(end) {
+                end -= 1;
+            }
+            pull.user_agent.truncate(end);
+        }
+        match tx.try_send(pull) {
+            Ok(()) => {
+                self.counters.captured.fetch_add(1, Relaxed);
+            }
+            Err(_) => {
+                self.counters.dropped.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Stores what was captured every `flush_interval`, and once more on shutdown.
+    pub async fn run_writer(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        if !self.enabled() {
+            return;
+        }
+        loop {
+            let stop = tokio::select! {
+                _ = tokio::time::sleep(self.config.flush_interval) => false,
+                _ = shutdown.changed() => true,
+            };
+            if let Err(e) = self.write_pending().await {
+                tracing::warn!(error = %e, "storing pull events failed; they are dropped");
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// Stores every queued event now; returns how many.
+    pub async fn write_pending(&self) -> Result<usize, HubError> {
+        let raw = {
+            let mut guard = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(rx) = guard.as_mut() else {
+                return Ok(0);
+            };
+            let mut raw = Vec::new();
+            while let Ok(e) = rx.try_recv() {
+                raw.push(e);
+            }
+            raw
+        };
+        if raw.is_empty() {
+            return Ok(0);
+        }
+        let mut hashers = Hashers::default();
+        let rows: Vec<PullEventRow> = raw
+            .iter()
+            .map(|r| self.event_row(r, &mut hashers))
+            .collect();
+        match self.db.insert_pull_events(&rows).await {
+            Ok(()) => {
+                self.counters.written.fetch_add(rows.len() as u64, Relaxed);
+                Ok(rows.len())
+            }
+            Err(e) => {
+                self.counters
+                    .write_failures
+                    .fetch_add(rows.len() as u64, Relaxed);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// An event as stored: user agent parsed, address enriched and replaced by its hashes.
+    fn event_row(&self, r: &RawPull, hashers: &mut Hashers) -> PullEventRow {
+        let ua = agent::parse(&r.user_agent);
+        let at = datetime(r.at_ms);
+        let ip =
+            r.ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+                .to_canonical();
+        let (country, cloud, ip_type, domain) = match self.enricher.lookup(ip) {
+            Ok(e) => (
+                e.country.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                e.cloud.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                e.ip_type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                e.domain.unwrap_or_default().to_owned(),
+            ),
+            Err(e) => {
+                tracing::debug!(error = %e, "enrichment lookup failed");
+                Default::default()
+            }
+        };
+        let date = at.date();
+        PullEventRow {
+            at_ms: r.at_ms,
+            namespace: r.repo.split_once('/').map_or("", |(ns, _)| ns).to_owned(),
+            repo: r.repo.clone(),
+            reference: r.reference.clone(),
+            digest: r.digest.clone(),
+            method: if r.head { "HEAD" } else { "GET" }.into(),
+            kind: if r.blob { "blob" } else { "manifest" }.into(),
+            user_name: r.user.clone().unwrap_or_default(),
+            ip_week: hashers.hash(&self.secret, &Period::week_of(date), ip),
+            ip_month: hashers.hash(&self.secret, &Period::month_of(date), ip),
+            tool: ua.tool.as_str().to_owned(),
+            tool_version: ua.version.unwrap_or_default().to_owned(),
+            country,
+            cloud,
+            ip_type,
+            domain,
+        }
+    }
+
+    /// Classifies the manifest events up to a little before now into actions. Safe on
+    /// several nodes at once: the watermark moves by compare-and-swap and a run that loses
+    /// the race stores nothing. Returns how many actions were stored.
+    pub async fn classify_pending(&self) -> Result<u64, HubError> {
+        let now = now_ms();
+        self.classify_until(now - CLASSIFY_LAG_MS).await
+    }
+
+    /// Classifies the events before `horizon_ms` (tests and the seeding command use it with
+    /// a horizon of their own).
+    pub async fn classify_until(&self, horizon_ms: i64) -> Result<u64, HubError> {
+        let window_ms = self.config.window.as_millis() as i64;
+        let mut stored = 0;
+        loop {
+            let from = self.db.classified_until().await?;
+            let start = match from {
+                Some(w) => w,
+                None => match self.db.oldest_pull_event().await? {
+                    Some(oldest) => oldest,
+                    None => return Ok(stored),
+                },
+            };
+            // Actions that start before `to` are complete once every event up to
+            // `to + window` is in.
+            let to = (horizon_ms - window_ms).min(start + CLASSIFY_SPAN_MS);
+            if to <= start {
+                return Ok(stored);
+            }
+            // Two windows of context before `start`, so actions that began there keep
+            // their followers.
+            let events = self
+                .db
+                .manifest_events(start - 2 * window_ms, to + window_ms)
+                .await?;
+            let actions = self.actions(&events, start, to);
+            let n = actions.len() as u64;
+            if !self.db.commit_actions(from, to, &actions).await? {
+                // Another node classified this span first.
+                continue;
+            }
+            self.counters.actions.fetch_add(n, Relaxed);
+            stored += n;
+        }
+    }
+
+    /// The actions starting in `[from, to)` of events sorted per client and repository.
+    fn actions(&self, events: &[PullEventRow], from: i64, to: i64) -> Vec<PullActionRow> {
+        let window =
+            time::Duration::try_from(self.config.window).unwrap_or(classify::DEFAULT_WINDOW);
+        let mut out = Vec::new();
+        let mut group_start = 0;
+        let same_group = |a: &PullEventRow, b: &PullEventRow| {
+            a.user_name == b.user_name
+                && a.ip_week == b.ip_week
+                && a.tool == b.tool
+                && a.tool_version == b.tool_version
+                && a.repo == b.repo
+        };
+        for i in 1..=events.len() {
+            if i < events.len() && same_group(&events[group_start], &events[i]) {
+                continue;
+            }
+            let group = &events[group_start..i];
+            group_start = i;
+            let requests: Vec<(usize, ManifestRequest)> = group
+                .iter()
+                .enumerate()
+                .filter_map(|(j, e)| {
+                    Some((
+                        j,
+                        ManifestRequest {
+                            time: datetime(e.at_ms),
+                            method: if e.method == "HEAD" {
+                                classify::Method::Head
+                            } else {
+                                classify::Method::Get
+                            },
+                            reference: e.reference.parse().ok()?,
+                            digest: e.digest.parse().ok()?,
+                        },
+                    ))
+                })
+                .collect();
+            let only: Vec<ManifestRequest> = requests.iter().map(|(_, r)| r.clone()).collect();
+            for action in classify::classify(&only, window) {
+                let first = &group[requests[action.events.start].0];
+                if first.at_ms < from || first.at_ms >= to {
+                    continue;
+                }
+                out.push(PullActionRow {
+                    at_ms: first.at_ms,
+                    namespace: first.namespace.clone(),
+                    repo: first.repo.clone(),
+                    tag: action
+                        .tag()
+                        .map(|t| t.as_str().to_owned())
+                        .unwrap_or_default(),
+                    digest: action.digest.to_string(),
+                    action: action.kind.as_str().to_owned(),
+                    method: action.method.as_str().to_owned(),
+                    user_name: first.user_name.clone(),
+                    ip_week: first.ip_week.clone(),
+                    ip_month: first.ip_month.clone(),
+                    tool: first.tool.clone(),
+                    tool_version: first.tool_version.clone(),
+                    country: first.country.clone(),
+                    cloud: first.cloud.clone(),
+                    ip_type: first.ip_type.clone(),
+                    domain: first.domain.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Deletes raw events older than the retention period.
+    pub async fn prune(&self) -> Result<u64, HubError> {
+        let before = now_ms() - self.config.retention.as_millis() as i64;
+        Ok(self.db.prune_pull_events(before).await?)
+    }
+
+    /// Counters in Prometheus' text format.
+    pub fn metrics(&self) -> String {
+        let c = &self.counters;
+        let queued = self
+            .tx
+            .as_ref()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity());
+        let mut out = String::new();
+        for (name, help, kind, value) in [
+            (
+                "wharf_analytics_events_captured_total",
+                "Pull events put in the queue.",
+                "counter",
+                c.captured.load(Relaxed),
+            ),
+            (
+                "wharf_analytics_events_dropped_total",
+                "Pull events dropped because the queue was full.",
+                "counter",
+                c.dropped.load(Relaxed),
+            ),
+            (
+                "wharf_analytics_events_written_total",
+                "Pull events stored in the database.",
+                "counter",
+                c.written.load(Relaxed),
+            ),
+            (
+                "wharf_analytics_events_lost_total",
+                "Pull events lost because the database refused a batch.",
+                "counter",
+                c.write_failures.load(Relaxed),
+            ),
+            (
+                "wharf_analytics_actions_total",
+                "Actions classified and stored by this node.",
+                "counter",
+                c.actions.load(Relaxed),
+            ),
+            (
+                "wharf_analytics_queue_events",
+                "Pull events waiting for the writer.",
+                "gauge",
+                queued as u64,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
+        out
+    }
+
+    /// The Summary report of a namespace: per repository, tag and digest.
+    pub async fn summary(
+        &self,
+        namespace: &str,
+        period: &Period,
+    ) -> Result<Vec<SummaryRow>, HubError> {
+        let (from, to, monthly) = bounds(period);
+        let mut rows = Vec::new();
+        for (level, by) in [
+            ("repository", TallyBy::Repository),
+            ("tag", TallyBy::Tag),
+            ("digest", TallyBy::Digest),
+        ] {
+            for t in self
+                .db
+                .tally_actions(namespace, from, to, by, monthly)
+                .await?
+            {
+                let reference = match level {
+                    "repository" => t.key[0].clone(),
+                    "tag" if t.key[1].is_empty() => continue,
+                    "tag" => format!("{}:{}", t.key[0], t.key[1]),
+                    _ => format!("{}@{}", t.key[0], t.key[1]),
+                };
+                let downloads = t.pulls_by_tag + t.pulls_by_digest;
+                rows.push(SummaryRow {
+                    date_granularity: period.granularity().to_string(),
+                    date_reference: period.date_reference(),
+                    publisher_name: namespace.to_owned(),
+                    level: level.to_owned(),
+                    reference,
+                    data_downloads: downloads,
+                    version_checks: t.version_checks,
+                    event_count: downloads + t.version_checks,
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The Trends report of a namespace: per repository, country, cloud, tool and tag.
+    pub async fn trends(
+        &self,
+        namespace: &str,
+        period: &Period,
+    ) -> Result<Vec<TrendsRow>, HubError> {
+        use wharf_analytics::enrich::NO_CSP;
+        use wharf_analytics::report::columns::NULL;
+        let (from, to, monthly) = bounds(period);
+        let tallies = self
+            .db
+            .tally_actions(namespace, from, to, TallyBy::Trends, monthly)
+            .await?;
+        Ok(tallies
+            .into_iter()
+            .map(|t| {
+                let or = |s: &str, null: &str| {
+                    if s.is_empty() {
+                        null.to_owned()
+                    } else {
+                        s.to_owned()
+                    }
+                };
+                let downloads = t.pulls_by_tag + t.pulls_by_digest;
+                TrendsRow {
+                    date_granularity: period.granularity().to_string(),
+                    date_reference: period.date_reference(),
+                    publisher_name: namespace.to_owned(),
+                    image_repository: t.key[0].clone(),
+                    namespace: namespace.to_owned(),
+                    ip_country: or(&t.key[1], NULL),
+                    cloud_service_provider: or(&t.key[2], NO_CSP),
+                    user_agent: t.key[3].clone(),
+                    tag: or(&t.key[4], NULL),
+                    data_downloads: downloads,
+                    version_checks: t.version_checks,
+                    pulls: downloads + t.version_checks,
+                    unique_authenticated_users: t.unique_users,
+                    unique_unauthenticated_users: t.unique_anonymous_ips,
+                }
+            })
+            .collect())
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+/// A period as `[from_ms, to_ms)` and whether unique addresses use the monthly hash.
+pub fn bounds(period: &Period) -> (i64, i64, bool) {
+    let ms = |d: time::Date| d.midnight().assume_utc().unix_timestamp() * 1000;
+    (
+        ms(period.start()),
+        ms(period.end()),
+        period.granularity() == Granularity::Monthly,
+    )
+}

@@ -1,0 +1,344 @@
+//! Pull analytics through the router: capture of manifest and blob requests, the privacy of
+//! addresses, enrichment from the operator's files, classification into actions by the
+//! seeds' rules, and the Summary and Trends reports.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use common::{Resp, TestApp};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use wharf::{ClientAddr, Config};
+use wharf_analytics::report::Period;
+
+async fn app_with(cfg: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = common::config(dir.path());
+    cfg(&mut c);
+    TestApp::with_config(dir, c).await
+}
+
+async fn from(app: &TestApp, ip: &str, ua: &str, method: Method, uri: &str) -> Resp {
+    let addr = std::net::SocketAddr::new(ip.parse().unwrap(), 40000);
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("accept", common::OCI_MANIFEST)
+        .header("user-agent", ua)
+        .extension(ClientAddr(addr))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+const DOCKER: &str = "docker/27.5.1 go/go1.22.12 git-commit/4c9b3b0 kernel/6.1.0 os/linux arch/amd64 UpstreamClient(Docker-Client/27.5.1 \\(linux\\))";
+const CONTAINERD: &str = "containerd/1.7.24+unknown";
+
+/// Stores what was captured and classifies everything up to now.
+async fn settle(app: &TestApp) -> u64 {
+    app.state.analytics.write_pending().await.unwrap();
+    let horizon = wharf_hub::analytics::now_ms() + 600_000;
+    app.state.analytics.classify_until(horizon).await.unwrap()
+}
+
+fn this_week() -> Period {
+    Period::week_of(time::OffsetDateTime::now_utc().date())
+}
+
+#[tokio::test]
+async fn pulls_become_actions_by_the_seeds_rules_and_fill_the_reports() {
+    let app = TestApp::new().await;
+    let (digest, manifest) = app.push_image("acme/app", "v1", b"layer one").await;
+    let layer =
+        serde_json::from_slice::<serde_json::Value>(&manifest).unwrap()["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let by_tag = "/v2/acme/app/manifests/v1";
+    let by_digest = format!("/v2/acme/app/manifests/{digest}");
+    // Client 1 (docker): HEAD by tag then GET by the same digest: one pull by tag; then the
+    // layer download (a blob GET: recorded, never an action).
+    from(&app, "192.0.2.1", DOCKER, Method::HEAD, by_tag).await;
+    from(&app, "192.0.2.1", DOCKER, Method::GET, &by_digest).await;
+    let b = from(
+        &app,
+        "192.0.2.1",
+        DOCKER,
+        Method::GET,
+        &format!("/v2/acme/app/blobs/{layer}"),
+    )
+    .await;
+    assert_eq!(b.status, StatusCode::OK);
+    // Client 2 (docker): a HEAD by tag alone: a version check.
+    from(&app, "192.0.2.2", DOCKER, Method::HEAD, by_tag).await;
+    // Client 3 (containerd): GET by digest: a pull by digest.
+    from(&app, "192.0.2.3", CONTAINERD, Method::GET, &by_digest).await;
+    // Client 4: GET by tag: a pull by tag.
+    from(&app, "2001:db8::1", "curl/8.5.0", Method::GET, by_tag).await;
+    // Failed requests are not pulls.
+    let missing = from(
+        &app,
+        "192.0.2.9",
+        DOCKER,
+        Method::GET,
+        "/v2/acme/app/manifests/nope",
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    let metrics = app.get("/metrics").await;
+    let text = String::from_utf8_lossy(&metrics.body).to_string();
+    assert!(
+        text.contains("wharf_analytics_events_captured_total 6"),
+        "{text}"
+    );
+    assert_eq!(settle(&app).await, 4);
+    let text = String::from_utf8_lossy(&app.get("/metrics").await.body).to_string();
+    assert!(
+        text.contains("wharf_analytics_events_written_total 6"),
+        "{text}"
+    );
+    assert!(text.contains("wharf_analytics_actions_total 4"), "{text}");
+
+    let week = this_week();
+    let summary = app.state.analytics.summary("acme", &week).await.unwrap();
+    let row = |level: &str, reference: &str| {
+        summary
+            .iter()
+            .find(|r| r.level == level && r.reference == reference)
+            .unwrap_or_else(|| panic!("no {level} row {reference}: {summary:?}"))
+            .clone()
+    };
+    let repo = row("repository", "acme/app");
+    assert_eq!(
+        (repo.data_downloads, repo.version_checks, repo.event_count),
+        (3, 1, 4)
+    );
+    let tag = row("tag", "acme/app:v1");
+    assert_eq!((tag.data_downloads, tag.version_checks), (2, 1));
+    let dig = row("digest", &format!("acme/app@{digest}"));
+    assert_eq!((dig.data_downloads, dig.version_checks), (3, 1));
+    assert!(
+        summary
+            .iter()
+            .all(|r| r.date_granularity == "weekly" && r.publisher_name == "acme")
+    );
+
+    let trends = app.state.analytics.trends("acme", &week).await.unwrap();
+    let docker_v1: Vec<_> = trends
+        .iter()
+        .filter(|t| t.user_agent == "docker" && t.tag == "v1")
+        .collect();
+    assert_eq!(docker_v1.len(), 1, "{trends:?}");
+    let t = docker_v1[0];
+    assert_eq!((t.data_downloads, t.version_checks, t.pulls), (1, 1, 2));
+    assert_eq!(t.unique_unauthenticated_users, 2);
+    assert_eq!(
+        (t.ip_country.as_str(), t.cloud_service_provider.as_str()),
+        ("\\N", "no csp")
+    );
+    let by_digest_row = trends
+        .iter()
+        .find(|t| t.user_agent == "containerd")
+        .unwrap();
+    assert_eq!(
+        (by_digest_row.tag.as_str(), by_digest_row.data_downloads),
+        ("\\N", 1)
+    );
+    // Another namespace sees nothing of acme's pulls.
+    assert!(
+        app.state
+            .analytics
+            .summary("other", &week)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn no_address_is_stored_and_hashes_change_with_the_period() {
+    let app = TestApp::new().await;
+    app.push_image("acme/app", "v1", b"layer").await;
+    for ip in ["192.0.2.77", "192.0.2.77", "198.51.100.5"] {
+        from(&app, ip, DOCKER, Method::GET, "/v2/acme/app/manifests/v1").await;
+    }
+    settle(&app).await;
+    let pool = sqlx_pool(&app).await;
+    for table in ["pull_events", "pull_actions"] {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(&format!(
+            "SELECT ip_week, ip_month FROM {table} ORDER BY id"
+        ))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 3, "{table}");
+        for (week, month) in &rows {
+            assert_eq!((week.len(), month.len()), (16, 16));
+            assert_ne!(week, month, "the week's and the month's keys differ");
+            for ip in ["192.0.2.77", "198.51.100.5"] {
+                let parsed: std::net::Ipv4Addr = ip.parse().unwrap();
+                assert!(!week.windows(4).any(|w| w == parsed.octets()));
+            }
+        }
+        // The same address hashes alike within a period, different ones differently.
+        let mut weeks: Vec<&Vec<u8>> = rows.iter().map(|(w, _)| w).collect();
+        weeks.sort();
+        weeks.dedup();
+        assert_eq!(weeks.len(), 2, "{table}: two addresses, two hashes");
+        // No text column holds an address.
+        let dump: Vec<(String,)> = sqlx::query_as(&format!(
+            "SELECT namespace || repo || digest || user_name || tool || tool_version || country || cloud || ip_type || domain FROM {table}"
+        ))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(
+            dump.iter()
+                .all(|(s,)| !s.contains("192.0.2") && !s.contains("198.51"))
+        );
+    }
+}
+
+/// The app's own database, read directly.
+async fn sqlx_pool(app: &TestApp) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&app.database_url()).await.unwrap()
+}
+
+#[tokio::test]
+async fn addresses_are_enriched_from_the_operators_files() {
+    let data = tempfile::tempdir().unwrap();
+    let aws = data.path().join("ip-ranges.json");
+    std::fs::write(
+        &aws,
+        r#"{"syncToken":"1","createDate":"2026-11-01-00-00-00","prefixes":[{"ip_prefix":"203.0.113.0/24","region":"eu-west-1","service":"EC2","network_border_group":"eu-west-1"}],"ipv6_prefixes":[]}"#,
+    )
+    .unwrap();
+    let app = app_with(|c| c.analytics_aws_ip_ranges = Some(aws.clone())).await;
+    app.push_image("acme/app", "v1", b"layer").await;
+    from(
+        &app,
+        "203.0.113.9",
+        CONTAINERD,
+        Method::GET,
+        "/v2/acme/app/manifests/v1",
+    )
+    .await;
+    from(
+        &app,
+        "192.0.2.9",
+        CONTAINERD,
+        Method::GET,
+        "/v2/acme/app/manifests/v1",
+    )
+    .await;
+    settle(&app).await;
+    let trends = app
+        .state
+        .analytics
+        .trends("acme", &this_week())
+        .await
+        .unwrap();
+    let mut csps: Vec<_> = trends
+        .iter()
+        .map(|t| t.cloud_service_provider.as_str())
+        .collect();
+    csps.sort();
+    assert_eq!(csps, ["aws", "no csp"]);
+    // A file that is not what its setting says is named in the error.
+    let bad = data.path().join("broken.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = common::config(dir.path());
+    c.analytics_gcp_ip_ranges = Some(bad.clone());
+    let e = wharf::App::open(&c).await.unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("broken.json"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_events_and_counts_them() {
+    let app = app_with(|c| c.analytics_queue = 2).await;
+    app.push_image("acme/app", "v1", b"layer").await;
+    for _ in 0..5 {
+        from(
+            &app,
+            "192.0.2.1",
+            DOCKER,
+            Method::GET,
+            "/v2/acme/app/manifests/v1",
+        )
+        .await;
+    }
+    let text = String::from_utf8_lossy(&app.get("/metrics").await.body).to_string();
+    assert!(
+        text.contains("wharf_analytics_events_dropped_total 3"),
+        "{text}"
+    );
+    assert!(text.contains("wharf_analytics_queue_events 2"), "{text}");
+    assert_eq!(app.state.analytics.write_pending().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn two_nodes_classifying_at_once_store_each_action_once() {
+    let app = TestApp::new().await;
+    app.push_image("acme/app", "v1", b"layer").await;
+    let other = app.another_node(common::config(app.dir.path())).await;
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &app } else { &other };
+        from(
+            node,
+            &format!("192.0.2.{i}"),
+            DOCKER,
+            Method::GET,
+            "/v2/acme/app/manifests/v1",
+        )
+        .await;
+    }
+    app.state.analytics.write_pending().await.unwrap();
+    other.state.analytics.write_pending().await.unwrap();
+    let horizon = wharf_hub::analytics::now_ms() + 600_000;
+    let (a, b) = tokio::join!(
+        app.state.analytics.classify_until(horizon),
+        other.state.analytics.classify_until(horizon)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 20);
+    let summary = app
+        .state
+        .analytics
+        .summary("acme", &this_week())
+        .await
+        .unwrap();
+    let repo = summary.iter().find(|r| r.level == "repository").unwrap();
+    assert_eq!(repo.data_downloads, 20);
+}
+
+#[tokio::test]
+async fn analytics_off_records_nothing() {
+    let app = app_with(|c| c.analytics = false).await;
+    app.push_image("acme/app", "v1", b"layer").await;
+    from(
+        &app,
+        "192.0.2.1",
+        DOCKER,
+        Method::GET,
+        "/v2/acme/app/manifests/v1",
+    )
+    .await;
+    assert_eq!(app.state.analytics.write_pending().await.unwrap(), 0);
+    let text = String::from_utf8_lossy(&app.get("/metrics").await.body).to_string();
+    assert!(
+        text.contains("wharf_analytics_events_captured_total 0"),
+        "{text}"
+    );
+}
