@@ -1586,6 +1586,9 @@ def main():
     ap.add_argument("--rate-limits", action="store_true",
                     help="also measure wharf with pull rate limits on (limits too high to be reached), "
                          "to compare with the default wharf column")
+    ap.add_argument("--analytics-off", action="store_true",
+                    help="also measure wharf with pull analytics off, to compare with the default wharf "
+                         "column (analytics on)")
     ap.add_argument("--wharf-arg", action="append", metavar="ARG", help="extra argument for `wharf serve` (repeatable)")
     ap.add_argument("--measures", metavar="LIST",
                     help="comma-separated subset of measure keys or letters, e.g. a,b,e (default: all)")
@@ -1628,6 +1631,8 @@ def main():
                     "WHARF_RATE_LIMITS": "true",
                     "WHARF_ANONYMOUS_PULL_LIMIT": str(10 ** 15),
                     "WHARF_API_REQUEST_LIMIT": str(10 ** 15)}))
+            if args.analytics_off:
+                servers.append(start_wharf(args, name="wharf-no-analytics", extra_env={"WHARF_ANALYTICS": "false"}))
         for s in servers:
             s.start_rss_kb = s.rss_kb()
             s.results["_cpu0"] = s.cpu()
@@ -1709,6 +1714,17 @@ def main():
             off = by_name["wharf"].results.get(key, {})
             if on.get("ok") and off.get("ok") and off.get("req_per_s"):
                 print(f"- {label}: {on['req_per_s']:.0f} req/s with limits, {off['req_per_s']:.0f} without "
+                      f"(ratio {on['req_per_s'] / off['req_per_s']:.3f})")
+        print()
+    if "wharf" in by_name and "wharf-no-analytics" in by_name:
+        print("### Analytics on vs off (same run)")
+        print()
+        for key, label in (("e_get_wrk", "manifest GET, wrk"), ("e_head_ab", "manifest HEAD, ab"),
+                           ("e_get_asyncio", "manifest GET, asyncio")):
+            on = by_name["wharf"].results.get(key, {})
+            off = by_name["wharf-no-analytics"].results.get(key, {})
+            if on.get("ok") and off.get("ok") and off.get("req_per_s"):
+                print(f"- {label}: {on['req_per_s']:.0f} req/s with analytics, {off['req_per_s']:.0f} without "
                       f"(ratio {on['req_per_s'] / off['req_per_s']:.3f})")
         print()
     if ratios or (len(servers) == 2 and {s.name for s in servers} == {"wharf", "distribution"}):

@@ -79,6 +79,8 @@ pub enum TallyBy {
     Repository,
     Tag,
     Digest,
+    /// Repository and reference (the tag when pulled by tag, else the digest).
+    Reference,
     /// Repository, country, cloud, tool, tag: the Trends report's rows.
     Trends,
 }
@@ -89,6 +91,7 @@ impl TallyBy {
             Self::Repository => &["repo"],
             Self::Tag => &["repo", "tag"],
             Self::Digest => &["repo", "digest"],
+            Self::Reference => &["repo", "CASE WHEN tag <> '' THEN tag ELSE digest END"],
             Self::Trends => &["repo", "country", "cloud", "tool", "tag"],
         }
     }
@@ -111,6 +114,7 @@ impl Db {
             }
             for chunk in events.chunks(EVENT_BATCH) {
                 let sql = values_sql(
+                    self.backend,
                     "INSERT INTO pull_events (at_ms, namespace, repo, reference, digest, method, kind, \
                      user_name, ip_week, ip_month, tool, tool_version, country, cloud, ip_type, domain) VALUES ",
                     16,
@@ -247,6 +251,7 @@ impl Db {
         }
         for chunk in actions.chunks(EVENT_BATCH) {
             let sql = values_sql(
+                self.backend,
                 "INSERT INTO pull_actions (at_ms, namespace, repo, tag, digest, action, method, user_name, \
                  ip_week, ip_month, tool, tool_version, country, cloud, ip_type, domain) VALUES ",
                 16,
@@ -421,8 +426,9 @@ impl Db {
     }
 }
 
-/// `PREFIX ($1, …, $cols), (…), …` for `rows` rows.
-fn values_sql(prefix: &str, cols: usize, rows: usize) -> String {
+/// `PREFIX ($1, …, $cols), (…), …` for `rows` rows. SQLite gets anonymous `?` instead:
+/// it looks each `$N` up by name, which makes binding thousands of them quadratic.
+fn values_sql(backend: Backend, prefix: &str, cols: usize, rows: usize) -> String {
     let mut sql = String::with_capacity(prefix.len() + rows * cols * 6);
     sql.push_str(prefix);
     for r in 0..rows {
@@ -434,8 +440,13 @@ fn values_sql(prefix: &str, cols: usize, rows: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(r * cols + c + 1).to_string());
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
         }
         sql.push(')');
     }

@@ -25,7 +25,9 @@ use wharf_analytics::agent;
 use wharf_analytics::classify::{self, ManifestRequest};
 use wharf_analytics::enrich::{EnrichConfig, Enricher};
 use wharf_analytics::privacy::{HashSecret, IpHasher};
-use wharf_analytics::report::rows::{SummaryRow, TrendsRow};
+use wharf_analytics::report::rows::{
+    RawPullRow, ReferenceSummaryRow, RepositorySummaryRow, SummaryRow, TrendsRow,
+};
 use wharf_analytics::report::{Granularity, Period};
 use wharf_db::{Db, PullActionRow, PullEventRow, TallyBy};
 
@@ -78,6 +80,20 @@ pub struct RawPull {
     pub user: Option<String>,
     pub ip: Option<IpAddr>,
     pub user_agent: String,
+}
+
+/// What `Analytics::seed` generates.
+#[derive(Debug, Clone)]
+pub struct SeedPlan {
+    pub namespace: String,
+    /// Events to store (about; the last sequence may go over by two).
+    pub events: u64,
+    pub days: u32,
+    pub repos: u32,
+    pub clients: u32,
+    pub end_ms: i64,
+    /// The random generator's seed: the same plan stores the same events.
+    pub seed: u64,
 }
 
 /// Longest user agent kept.
@@ -302,6 +318,13 @@ impl Analytics {
     pub async fn classify_pending(&self) -> Result<u64, HubError> {
         let now = now_ms();
         self.classify_until(now - CLASSIFY_LAG_MS).await
+    }
+
+    /// Classifies every stored event, the last seconds included. Only when no node is
+    /// serving: events arriving later for that time would never be classified.
+    pub async fn classify_final(&self) -> Result<u64, HubError> {
+        let window_ms = self.config.window.as_millis() as i64;
+        self.classify_until(now_ms() + 2 * window_ms).await
     }
 
     /// Classifies the events before `horizon_ms` (tests and the seeding command use it with
@@ -554,8 +577,212 @@ impl Analytics {
             .collect())
     }
 
+    /// Image pulls summary data, repository level: unique addresses, pulls by tag and by
+    /// digest, version checks.
+    pub async fn repository_summary(
+        &self,
+        namespace: &str,
+        period: &Period,
+    ) -> Result<Vec<RepositorySummaryRow>, HubError> {
+        let (from, to, monthly) = bounds(period);
+        let tallies = self
+            .db
+            .tally_actions(namespace, from, to, TallyBy::Repository, monthly)
+            .await?;
+        Ok(tallies
+            .into_iter()
+            .map(|t| RepositorySummaryRow {
+                namespace: namespace.to_owned(),
+                repository: short_name(&t.key[0]).to_owned(),
+                unique_ip_addresses: t.unique_ips,
+                pull_by_tag: t.pulls_by_tag,
+                pull_by_digest: t.pulls_by_digest,
+                version_check: t.version_checks,
+                owner: namespace.to_owned(),
+            })
+            .collect())
+    }
+
+    /// Image pulls summary data, tag or digest level.
+    pub async fn reference_summary(
+        &self,
+        namespace: &str,
+        period: &Period,
+    ) -> Result<Vec<ReferenceSummaryRow>, HubError> {
+        let (from, to, monthly) = bounds(period);
+        let tallies = self
+            .db
+            .tally_actions(namespace, from, to, TallyBy::Reference, monthly)
+            .await?;
+        Ok(tallies
+            .into_iter()
+            .map(|t| ReferenceSummaryRow {
+                namespace: namespace.to_owned(),
+                repository: short_name(&t.key[0]).to_owned(),
+                reference: t.key[1].clone(),
+                unique_ip_addresses: t.unique_ips,
+                pull_by_tag: t.pulls_by_tag,
+                pull_by_digest: t.pulls_by_digest,
+                version_check: t.version_checks,
+                owner: namespace.to_owned(),
+            })
+            .collect())
+    }
+
+    /// How many actions a raw-data export of this period has.
+    pub async fn count_actions(&self, namespace: &str, period: &Period) -> Result<u64, HubError> {
+        let (from, to, _) = bounds(period);
+        Ok(self.db.count_actions(namespace, from, to).await?)
+    }
+
+    /// Image pulls raw data: one row per action, oldest first, handed to `row` page by
+    /// page (so an export of millions of actions never holds them all).
+    pub async fn raw_pulls(
+        &self,
+        namespace: &str,
+        period: &Period,
+        mut row: impl FnMut(RawPullRow) -> std::io::Result<()>,
+    ) -> Result<u64, HubError> {
+        let (from, to, _) = bounds(period);
+        let mut after = 0;
+        let mut n = 0;
+        loop {
+            let page = self
+                .db
+                .actions_page(namespace, from, to, after, RAW_PAGE)
+                .await?;
+            let Some((last, _)) = page.last() else {
+                return Ok(n);
+            };
+            after = *last;
+            for (_, a) in page {
+                row(raw_row(a))
+                    .map_err(|e| HubError::Internal(format!("writing the export: {e}")))?;
+                n += 1;
+            }
+        }
+    }
+
+    /// Stores `plan.events` synthetic pull events (for benchmarks and demonstrations):
+    /// clients with the user agents of docker, containerd, podman, skopeo, kubelet and curl
+    /// pulling tags of `plan.repos` repositories by the sequences those clients send
+    /// (version checks, HEAD then GET, multi-platform index then manifest), spread over the
+    /// `plan.days` days before `plan.end_ms`. `progress` is told how many are stored so far.
+    pub async fn seed(&self, plan: &SeedPlan, progress: impl Fn(u64)) -> Result<u64, HubError> {
+        use rand::{Rng as _, SeedableRng as _};
+        const AGENTS: [&str; 6] = [
+            "docker/27.5.1 go/go1.22.12 git-commit/4c9b3b0 kernel/6.1.0 os/linux arch/amd64",
+            "containerd/1.7.24",
+            "containers/5.34.2 (github.com/containers/image)",
+            "skopeo/1.18.0",
+            "kubelet/v1.31.4 (linux/amd64) kubernetes/a78aa47",
+            "curl/8.11.1",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed);
+        let span_ms = i64::from(plan.days.max(1)) * 86_400_000;
+        let digest = |repo: u32, tag: u32, child: u32| {
+            use sha2::Digest as _;
+            let h = sha2::Sha256::digest(format!("{repo}/{tag}/{child}"));
+            format!("sha256:{}", hex::encode(h))
+        };
+        let mut hashers = Hashers::default();
+        let mut batch = Vec::with_capacity(5_000);
+        let mut stored = 0u64;
+        while stored + (batch.len() as u64) < plan.events {
+            let client = rng.random_range(0..plan.clients.max(1));
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from_bits(0x0a00_0000 | client));
+            let agent = AGENTS[(client as usize) % AGENTS.len()];
+            let repo = rng.random_range(0..plan.repos.max(1));
+            let tag = rng.random_range(0..4u32);
+            let at = plan.end_ms - rng.random_range(0..span_ms);
+            let user = (client % 5 == 0).then(|| format!("user{client}"));
+            let repo_name = format!("{}/repo{repo}", plan.namespace);
+            let tag_name = format!("v{tag}");
+            let index = digest(repo, tag, 0);
+            let multi_arch = repo % 3 == 0;
+            // (offset ms, HEAD?, reference, resolved digest)
+            let sequence: Vec<(i64, bool, String, String)> = match rng.random_range(0..10u32) {
+                0..=2 => vec![(0, true, tag_name.clone(), index.clone())],
+                3..=6 if multi_arch => vec![
+                    (0, true, tag_name.clone(), index.clone()),
+                    (150, false, index.clone(), index.clone()),
+                    (300, false, digest(repo, tag, 1), digest(repo, tag, 1)),
+                ],
+                3..=6 => vec![
+                    (0, true, tag_name.clone(), index.clone()),
+                    (150, false, index.clone(), index.clone()),
+                ],
+                7 | 8 => vec![(0, false, tag_name.clone(), index.clone())],
+                _ => vec![(0, false, index.clone(), index.clone())],
+            };
+            for (offset, head, reference, resolved) in sequence {
+                let raw = RawPull {
+                    at_ms: at + offset,
+                    repo: repo_name.clone(),
+                    reference,
+                    digest: resolved,
+                    head,
+                    blob: false,
+                    user: user.clone(),
+                    ip: Some(ip),
+                    user_agent: agent.to_owned(),
+                };
+                batch.push(self.event_row(&raw, &mut hashers));
+            }
+            if batch.len() >= 5_000 {
+                self.db.insert_pull_events(&batch).await?;
+                stored += batch.len() as u64;
+                batch.clear();
+                progress(stored);
+            }
+        }
+        if !batch.is_empty() {
+            self.db.insert_pull_events(&batch).await?;
+            stored += batch.len() as u64;
+            progress(stored);
+        }
+        Ok(stored)
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
+    }
+}
+
+/// Actions read per page of a raw-data export.
+const RAW_PAGE: i64 = 10_000;
+
+/// The repository's name without its namespace.
+fn short_name(repo: &str) -> &str {
+    repo.split_once('/').map_or(repo, |(_, name)| name)
+}
+
+/// An action as a row of the raw data export (the seeds' columns).
+fn raw_row(a: PullActionRow) -> RawPullRow {
+    let t = datetime(a.at_ms);
+    let day = wharf_analytics::report::period::format_date(t.date());
+    let reference = if a.tag.is_empty() {
+        a.digest.clone()
+    } else {
+        a.tag.clone()
+    };
+    RawPullRow {
+        action: a.action,
+        action_day: day.clone(),
+        country: a.country,
+        digest: a.digest,
+        http_method: a.method,
+        host: a.cloud,
+        namespace: a.namespace.clone(),
+        reference,
+        repository: short_name(&a.repo).to_owned(),
+        tag: a.tag,
+        timestamp: format!("{day} {:02}:{:02}:{:02}", t.hour(), t.minute(), t.second()),
+        ip_type: a.ip_type,
+        user_agent_tool: a.tool,
+        user_agent_version: a.tool_version,
+        domain: a.domain,
+        owner: a.namespace,
     }
 }
 

@@ -40,12 +40,68 @@ enum Command {
     /// Manage teams inside organizations.
     #[command(subcommand)]
     Team(TeamCommand),
+    /// Pull analytics: export the reports as CSV, classify pending events, seed test data.
+    #[command(subcommand)]
+    Analytics(AnalyticsCommand),
     /// Exempt users, organizations and address ranges from pull rate limits, or give them a
     /// limit of their own.
     #[command(subcommand, name = "ratelimit")]
     RateLimit(RateLimitCommand),
     /// Check that the configured database and blob store are reachable and writable.
     Check {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AnalyticsCommand {
+    /// Write a report of a namespace as CSV, with the seeds' columns, for one week
+    /// (Monday to Sunday) or one month.
+    Export {
+        /// The organization or user whose repositories the report covers.
+        #[arg(long)]
+        namespace: String,
+        #[arg(long, value_parser = ["summary", "trends", "raw", "repository-summary", "reference-summary"])]
+        report: String,
+        /// An ISO week, e.g. 2026-W47.
+        #[arg(long, conflicts_with = "month", required_unless_present = "month")]
+        week: Option<String>,
+        /// A month, e.g. 2026-11 (available from the first day of the next month).
+        #[arg(long)]
+        month: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Export a period that has not ended yet (its numbers will still change).
+        #[arg(long)]
+        partial: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Classify the pull events stored so far into actions (the server does it every 30 s,
+    /// leaving the last 75 s for requests still to come).
+    Classify {
+        /// Classify up to now, the last seconds included: only when no wharf is serving
+        /// (events that arrive later for that time would never be classified).
+        #[arg(long = "final")]
+        final_: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Store synthetic pull events (for benchmarks and demonstrations) and classify them.
+    Seed {
+        #[arg(long)]
+        namespace: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Spread over this many days before now.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        #[arg(long, default_value_t = 50)]
+        repos: u32,
+        #[arg(long, default_value_t = 20_000)]
+        clients: u32,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -318,6 +374,7 @@ fn main() -> std::process::ExitCode {
             Command::Team(cmd) => team(cmd).await,
             Command::Program(cmd) => program(cmd).await,
             Command::RateLimit(cmd) => rate_limit(cmd).await,
+            Command::Analytics(cmd) => analytics(cmd).await,
             Command::Check { data } => check(data).await,
         }
     });
@@ -480,6 +537,163 @@ async fn org(cmd: OrgCommand) -> anyhow::Result<()> {
             state.hub.set_org_member(&org, &user, role).await?;
             state.registry.db().close().await;
             println!("{user} is now {} of {org}", role.as_str());
+        }
+    }
+    Ok(())
+}
+
+fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {human_pos}/{human_len} ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+async fn analytics(cmd: AnalyticsCommand) -> anyhow::Result<()> {
+    use wharf_analytics::report::{Granularity, Period, write_csv};
+    match cmd {
+        AnalyticsCommand::Export {
+            namespace,
+            report,
+            week,
+            month,
+            out,
+            partial,
+            data,
+        } => {
+            let period: Period = match (&week, &month) {
+                (Some(w), _) => w.parse().map_err(|e| anyhow::anyhow!("--week {w}: {e}"))?,
+                (None, Some(m)) => m.parse().map_err(|e| anyhow::anyhow!("--month {m}: {e}"))?,
+                (None, None) => unreachable!("clap requires --week or --month"),
+            };
+            let today = time::OffsetDateTime::now_utc().date();
+            if !partial && !period.is_available(today) {
+                anyhow::bail!(
+                    "the {} {} is available from {} (when it has ended); add --partial for the numbers so far",
+                    if period.granularity() == Granularity::Weekly {
+                        "week"
+                    } else {
+                        "month"
+                    },
+                    period.name(),
+                    wharf_analytics::report::period::format_date(period.available_from()),
+                );
+            }
+            let state = open_data(data).await?;
+            let a = &state.analytics;
+            a.classify_pending().await?;
+            let sink: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .map_err(|e| anyhow::anyhow!("--out {}: {e}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let rows = match report.as_str() {
+                "raw" => {
+                    let total = a.count_actions(&namespace, &period).await?;
+                    let bar = progress_bar(total, "raw pulls");
+                    let mut w = csv::WriterBuilder::new()
+                        .has_headers(false)
+                        .from_writer(sink);
+                    w.write_record(wharf_analytics::report::columns::RAW_PULLS)?;
+                    let n = a
+                        .raw_pulls(&namespace, &period, |row| {
+                            bar.inc(1);
+                            w.serialize(row).map_err(std::io::Error::other)
+                        })
+                        .await?;
+                    w.flush()?;
+                    bar.finish_and_clear();
+                    n
+                }
+                kind => {
+                    let bar = progress_bar(1, kind);
+                    let n = match kind {
+                        "summary" => {
+                            let rows = a.summary(&namespace, &period).await?;
+                            write_csv(sink, rows.iter().cloned())?;
+                            rows.len()
+                        }
+                        "trends" => {
+                            let rows = a.trends(&namespace, &period).await?;
+                            write_csv(sink, rows.iter().cloned())?;
+                            rows.len()
+                        }
+                        "repository-summary" => {
+                            let rows = a.repository_summary(&namespace, &period).await?;
+                            write_csv(sink, rows.iter().cloned())?;
+                            rows.len()
+                        }
+                        _ => {
+                            let rows = a.reference_summary(&namespace, &period).await?;
+                            write_csv(sink, rows.iter().cloned())?;
+                            rows.len()
+                        }
+                    };
+                    bar.inc(1);
+                    bar.finish_and_clear();
+                    n as u64
+                }
+            };
+            state.registry.db().close().await;
+            eprintln!(
+                "{report} report of {namespace} for {}: {rows} rows",
+                period.name()
+            );
+        }
+        AnalyticsCommand::Classify { final_, data } => {
+            let state = open_data(data).await?;
+            let n = if final_ {
+                state.analytics.classify_final().await?
+            } else {
+                state.analytics.classify_pending().await?
+            };
+            state.registry.db().close().await;
+            println!("{n} actions classified");
+        }
+        AnalyticsCommand::Seed {
+            namespace,
+            events,
+            days,
+            repos,
+            clients,
+            data,
+        } => {
+            wharf_hub::validate_account_name(&namespace)?;
+            let state = open_data(data).await?;
+            let a = &state.analytics;
+            let plan = wharf_hub::analytics::SeedPlan {
+                namespace: namespace.clone(),
+                events,
+                days,
+                repos,
+                clients,
+                end_ms: wharf_hub::analytics::now_ms() - 60_000,
+                seed: 7,
+            };
+            let started = std::time::Instant::now();
+            let bar = progress_bar(events, "storing events");
+            let stored = a.seed(&plan, |n| bar.set_position(n)).await?;
+            bar.finish_and_clear();
+            let store_s = started.elapsed().as_secs_f64();
+            eprintln!(
+                "{stored} events stored in {store_s:.1} s ({:.0} events/s); classifying…",
+                stored as f64 / store_s.max(0.001)
+            );
+            let started = std::time::Instant::now();
+            let actions = a.classify_pending().await?;
+            state.registry.db().close().await;
+            println!(
+                "{stored} events for {namespace} over {days} days; {actions} actions classified in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())
