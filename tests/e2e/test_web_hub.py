@@ -1,7 +1,8 @@
 """The hub's web pages in a real browser (Debian's headless Chromium, driven by Selenium through
 chromedriver): sign in, create a repository, edit its description, categories and overview
-with Write/Preview, apply to a program and have an administrator approve it, upload a logo,
-delete a tag through the confirmation dialog, and search with a filter.
+with Write/Preview, apply to a program and have an administrator approve it, exempt an
+address range from pull limits, upload a logo, delete a tag through the confirmation dialog,
+and search with a filter.
 
 Each page is saved as a PNG screenshot under $WHARF_SCREENSHOTS (default
 target/e2e-screenshots), so a person can look at what the test saw."""
@@ -196,6 +197,20 @@ def test_a_publisher_manages_a_repository_in_the_browser(hub_wharf, browser, tmp
     shot("06-administration")
     navigate("article[data-application] button.approve")
     assert "approved" in wait_for("#notice").text
+    # Rate limits: exempt an address range from pull limits.
+    navigate("nav[aria-label=Administration] a[href='/admin/rate-limits']")
+    assert "off" in wait_for("#limits-status").text
+    Select(css("#rule-kind")).select_by_value("range")
+    css("#rule-subject").send_keys("192.0.2.7/24")
+    css("#rule-exempt").click()
+    css("#rule-note").send_keys("Build farm")
+    navigate("#rule-save")
+    assert "192.0.2.0/24 is exempt" in wait_for("#notice").text
+    row = css("#rules tr[data-subject='192.0.2.0/24']")
+    assert "exempt" in row.find_element(By.CSS_SELECTOR, "td.limit").text
+    assert row.find_element(By.CSS_SELECTOR, "td.note").text == "Build farm"
+    b.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
+    shot("06b-rate-limits")
     sign_out()
     sign_in("alice")
 

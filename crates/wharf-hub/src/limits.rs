@@ -467,6 +467,11 @@ impl Hub {
         self.config.limits.enabled
     }
 
+    /// The limits this server was configured with (the defaults rules override).
+    pub fn limit_config(&self) -> &LimitConfig {
+        &self.config.limits
+    }
+
     /// The default limit of signed-in users (what an anonymous client gets by signing in).
     pub fn authenticated_pull_limit(&self) -> u64 {
         self.config.limits.authenticated

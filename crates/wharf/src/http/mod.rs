@@ -98,6 +98,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin", get(web_hub::admin))
         .route("/admin/applications/{id}", post(web_hub::admin_decide))
         .route(
+            "/admin/rate-limits",
+            get(web_hub::admin_rate_limits).post(web_hub::admin_rate_limits_post),
+        )
+        .route(
+            "/admin/rate-limits/delete",
+            post(web_hub::admin_rate_limits_delete),
+        )
+        .route(
             "/settings/tokens",
             get(web_hub::tokens).post(web_hub::tokens_post),
         )

@@ -1512,6 +1512,331 @@ pub(crate) async fn admin_decide(
     }
 }
 
+// ---- rate limits (administration) ----
+
+/// The kinds of subject a rule applies to, as the form offers them.
+const RULE_KIND_LABELS: [(&str, &str); 3] = [
+    ("user", "User"),
+    ("org", "Organization"),
+    ("range", "Address range"),
+];
+
+fn rule_kind_label(kind: &str) -> &'static str {
+    RULE_KIND_LABELS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or("Rule", |(_, label)| label)
+}
+
+/// A window length as people say it: "6 hours", "1 minute".
+fn window_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = match secs {
+        0 => (0, "second"),
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+struct RateRuleItem {
+    kind: String,
+    kind_label: &'static str,
+    subject: String,
+    pulls: Option<i64>,
+    note: String,
+    created: String,
+}
+
+struct KindOption {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+/// The add-or-replace form as it was sent, shown again when it had a mistake.
+#[derive(Default)]
+struct RuleForm {
+    kind: String,
+    subject: String,
+    pulls: String,
+    exempt: bool,
+    note: String,
+}
+
+impl RuleForm {
+    fn of(form: &[(String, String)]) -> Self {
+        Self {
+            kind: value(form, "kind"),
+            subject: value(form, "subject").trim().to_owned(),
+            pulls: value(form, "pulls").trim().to_owned(),
+            exempt: !value(form, "exempt").is_empty(),
+            note: value(form, "note").trim().to_owned(),
+        }
+    }
+
+    /// The pulls per window, or None for an exemption.
+    fn pulls(&self) -> Result<Option<u64>, String> {
+        match (self.exempt, self.pulls.is_empty()) {
+            (true, true) => Ok(None),
+            (false, false) => self.pulls.parse().map(Some).map_err(|_| {
+                format!(
+                    "Pulls {:?} is not a whole number: give the pulls allowed per window, such as 500.",
+                    self.pulls.chars().take(40).collect::<String>()
+                )
+            }),
+            (true, false) => {
+                Err("Give either a number of pulls or tick exempt, not both.".into())
+            }
+            (false, true) => {
+                Err("Give the number of pulls allowed per window, or tick exempt for no limit.".into())
+            }
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_rate_limits.html")]
+struct RateLimitsPage {
+    user: Option<String>,
+    is_admin: bool,
+    csrf: String,
+    enabled: bool,
+    anonymous: u64,
+    authenticated: u64,
+    window: String,
+    rules: Vec<RateRuleItem>,
+    count: u64,
+    kinds: Vec<KindOption>,
+    form: RuleForm,
+    error: Option<String>,
+    notice: Option<String>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+/// The rate limits page: the server's defaults, a page of rules and the rule form.
+async fn rate_limits_page(
+    state: &AppState,
+    ctx: &Ctx,
+    page_no: u32,
+    form: RuleForm,
+    error: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let Some(user) = &ctx.user else {
+        return see_other("/login");
+    };
+    let (count, rows) = match state
+        .hub
+        .rate_rules(user, (page_no - 1) * PAGE_SIZE, PAGE_SIZE)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return hub_error(state, ctx, e),
+    };
+    let config = state.hub.limit_config();
+    let link = |p: u32| format!("/admin/rate-limits?page={p}");
+    let kind = if form.kind.is_empty() {
+        "user"
+    } else {
+        form.kind.as_str()
+    };
+    let html = RateLimitsPage {
+        user: ctx.name(),
+        is_admin: ctx.is_admin(),
+        csrf: ctx.csrf.clone(),
+        enabled: config.enabled,
+        anonymous: config.anonymous,
+        authenticated: config.authenticated,
+        window: window_text(config.window),
+        rules: rows
+            .into_iter()
+            .map(|r| RateRuleItem {
+                kind_label: rule_kind_label(&r.kind),
+                kind: r.kind,
+                subject: r.subject,
+                pulls: r.pulls,
+                note: r.note,
+                created: date(Some(r.created_at)),
+            })
+            .collect(),
+        count,
+        kinds: RULE_KIND_LABELS
+            .iter()
+            .map(|&(value, label)| KindOption {
+                value,
+                label,
+                selected: value == kind,
+            })
+            .collect(),
+        form,
+        error,
+        notice,
+        prev: (page_no > 1).then(|| link(page_no - 1)),
+        next: (u64::from(page_no) * u64::from(PAGE_SIZE) < count).then(|| link(page_no + 1)),
+    }
+    .render();
+    ctx.render(state, status, html)
+}
+
+/// `GET /admin/rate-limits`: the administrator's pull rate limit rules.
+pub(crate) async fn admin_rate_limits(State(state): State<AppState>, req: Request) -> Response {
+    let ctx = Ctx::of(&state, req.headers()).await;
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .take(8)
+            .collect();
+    let page_no: u32 = params
+        .iter()
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse().ok())
+        .filter(|p| (1..=100_000).contains(p))
+        .unwrap_or(1);
+    let notice = params
+        .iter()
+        .find(|(k, _)| k == "done")
+        .map(|(_, v)| v.chars().take(200).collect());
+    rate_limits_page(
+        &state,
+        &ctx,
+        page_no,
+        RuleForm::default(),
+        None,
+        notice,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /admin/rate-limits`: adds a rule, or replaces the subject's rule.
+pub(crate) async fn admin_rate_limits_post(
+    State(state): State<AppState>,
+    req: Request,
+) -> Response {
+    let (headers, form) = match checked_form_limited(req, 16 * 1024).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let ctx = Ctx::of(&state, &headers).await;
+    let Some(user) = ctx.user.clone() else {
+        return see_other("/login");
+    };
+    let form = RuleForm::of(&form);
+    // A mistake in the form shows on the page; the page itself is for administrators only.
+    let refuse = |form: RuleForm, error: String| {
+        rate_limits_page(
+            &state,
+            &ctx,
+            1,
+            form,
+            Some(error),
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    if !plain_name(&form.subject) {
+        return refuse(
+            form,
+            "Give the user name, organization name or address range the rule is for.".into(),
+        )
+        .await;
+    }
+    let pulls = match form.pulls() {
+        Ok(p) => p,
+        Err(m) => return refuse(form, m).await,
+    };
+    match state
+        .hub
+        .set_rate_rule(&user, &form.kind, &form.subject, pulls, &form.note)
+        .await
+    {
+        Ok(r) => {
+            let what = format!("{} {}", rule_kind_label(&r.kind).to_lowercase(), r.subject);
+            let done = match r.pulls {
+                Some(p) => format!(
+                    "Saved: {what} may pull {p} times per {}.",
+                    window_text(state.hub.limit_config().window)
+                ),
+                None => format!("Saved: {what} is exempt from pull limits."),
+            };
+            see_other(&format!("/admin/rate-limits?done={}", q(&done)))
+        }
+        Err(HubError::InvalidInput(m)) | Err(HubError::InvalidName(m)) => refuse(form, m).await,
+        Err(HubError::NotFound(_)) => {
+            let m = format!(
+                "There is no {} named {:?}; check the name.",
+                if form.kind == "org" {
+                    "organization"
+                } else {
+                    "user"
+                },
+                form.subject
+            );
+            refuse(form, m).await
+        }
+        Err(e) => hub_error(&state, &ctx, e),
+    }
+}
+
+/// `POST /admin/rate-limits/delete`: removes a rule.
+pub(crate) async fn admin_rate_limits_delete(
+    State(state): State<AppState>,
+    req: Request,
+) -> Response {
+    let (headers, form) = match checked_form_limited(req, 16 * 1024).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let ctx = Ctx::of(&state, &headers).await;
+    let Some(user) = ctx.user.clone() else {
+        return see_other("/login");
+    };
+    let (kind, subject) = (value(&form, "kind"), value(&form, "subject"));
+    match state.hub.delete_rate_rule(&user, &kind, &subject).await {
+        Ok(()) => see_other(&format!(
+            "/admin/rate-limits?done={}",
+            q(&format!(
+                "Removed the rule for {} {subject}.",
+                rule_kind_label(&kind).to_lowercase()
+            ))
+        )),
+        Err(HubError::NotFound(_)) => {
+            let m = format!(
+                "There is no rule for {} {subject:?}; it may have been removed already.",
+                rule_kind_label(&kind).to_lowercase()
+            );
+            rate_limits_page(
+                &state,
+                &ctx,
+                1,
+                RuleForm::default(),
+                Some(m),
+                None,
+                StatusCode::NOT_FOUND,
+            )
+            .await
+        }
+        Err(HubError::InvalidInput(m)) => {
+            rate_limits_page(
+                &state,
+                &ctx,
+                1,
+                RuleForm::default(),
+                Some(m),
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(e) => hub_error(&state, &ctx, e),
+    }
+}
+
 // ---- access tokens ----
 
 struct TokenItem {
