@@ -47,18 +47,20 @@ def analytics_wharf(wharf_factory, monkeypatch):
 
 
 def stored_events(w) -> list[dict]:
-    """The manifest events wharf stored, as the classifier reads them."""
-    query = ("SELECT at_ms, repo, reference, digest, method, user_name, hex(ip_week), tool, tool_version "
-             "FROM pull_events WHERE kind = 'manifest' ORDER BY at_ms, id")
-    cols = ["at_ms", "repo", "reference", "digest", "method", "user", "ip", "tool", "version"]
+    """The manifest events wharf stored (batches of JSON), as the classifier reads them."""
+    query = "SELECT data FROM pull_event_batches ORDER BY id"
     if SCALE:
-        out = run(["psql", os.environ["WHARF_DATABASE"], "-qAtF", "\t", "-c",
-                   query.replace("hex(ip_week)", "encode(ip_week, 'hex')")]).stdout
-        rows = [line.split("\t") for line in out.splitlines() if line]
+        out = run(["psql", os.environ["WHARF_DATABASE"], "-qAt", "-c",
+                   query.replace("data", "convert_from(data, 'UTF8')")]).stdout
+        batches = [json.loads(line) for line in out.splitlines() if line]
     else:
         with sqlite3.connect(w.data_dir / "wharf.db") as db:
-            rows = db.execute(query).fetchall()
-    return [dict(zip(cols, r)) | {"at_ms": int(r[0])} for r in rows]
+            batches = [json.loads(bytes(r[0])) for r in db.execute(query)]
+    events = [e for b in batches for e in b if e["kind"] == "manifest"]
+    events.sort(key=lambda e: e["at_ms"])
+    return [{"at_ms": e["at_ms"], "repo": e["repo"], "reference": e["reference"], "digest": e["digest"],
+             "method": e["method"], "user": e["user_name"], "ip": e["ip_week"], "tool": e["tool"],
+             "version": e["tool_version"]} for e in events]
 
 
 def classify_by_hand(events: list[dict], window_ms: int = 60_000) -> list[tuple[str, str, str]]:

@@ -1,39 +1,12 @@
-//! Pull analytics: raw pull events, the actions classified from them, and the aggregates the
-//! reports are made of. Addresses are stored only as keyed hashes (`ip_week`, `ip_month`).
+//! Pull analytics: batches of raw pull events, the actions classified from them, and the
+//! aggregates the reports are made of. Addresses are stored only as keyed hashes (`ip_week`, `ip_month`).
 
 use sqlx::Row as _;
 
 use crate::{Backend, Db, DbError};
 
-/// Events per INSERT statement (17 parameters each; SQLite allows 32,766).
+/// Actions per INSERT statement (16 parameters each; SQLite allows 32,766).
 const EVENT_BATCH: usize = 500;
-
-/// One request of a pull as stored: what was asked, by whom (hashed), with what, from where.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PullEventRow {
-    pub at_ms: i64,
-    pub namespace: String,
-    /// The full repository name, `namespace/name`.
-    pub repo: String,
-    /// The tag or digest the request named.
-    pub reference: String,
-    /// The digest it resolved to.
-    pub digest: String,
-    /// `GET` or `HEAD`.
-    pub method: String,
-    /// `manifest` or `blob`.
-    pub kind: String,
-    /// The signed-in user; empty when anonymous.
-    pub user_name: String,
-    pub ip_week: Vec<u8>,
-    pub ip_month: Vec<u8>,
-    pub tool: String,
-    pub tool_version: String,
-    pub country: String,
-    pub cloud: String,
-    pub ip_type: String,
-    pub domain: String,
-}
 
 /// One classified action: a version check, a pull by tag or a pull by digest.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -100,109 +73,47 @@ impl TallyBy {
 const WATERMARK: &str = "classified_until_ms";
 
 impl Db {
-    /// Stores a batch of events. Not acknowledged to anyone, so written without waiting for
+    /// Stores one batch of events (`data`, encoded by the caller) that happened between
+    /// `first_ms` and `last_ms`. Not acknowledged to anyone, so written without waiting for
     /// a disk flush (a power cut can lose the last batches; a process crash cannot).
-    pub async fn insert_pull_events(&self, events: &[PullEventRow]) -> Result<(), DbError> {
-        let mut conn = self.write.acquire().await?;
-        if self.backend == Backend::Sqlite {
-            sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
-        }
-        let result = async {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            if self.backend == Backend::Postgres {
-                sqlx::Executor::execute(&mut *tx, "SET LOCAL synchronous_commit = off").await?;
-            }
-            for chunk in events.chunks(EVENT_BATCH) {
-                let sql = values_sql(
-                    self.backend,
-                    "INSERT INTO pull_events (at_ms, namespace, repo, reference, digest, method, kind, \
-                     user_name, ip_week, ip_month, tool, tool_version, country, cloud, ip_type, domain) VALUES ",
-                    16,
-                    chunk.len(),
-                );
-                let mut q = sqlx::query(&sql);
-                for e in chunk {
-                    q = q
-                        .bind(e.at_ms)
-                        .bind(e.namespace.as_str())
-                        .bind(e.repo.as_str())
-                        .bind(e.reference.as_str())
-                        .bind(e.digest.as_str())
-                        .bind(e.method.as_str())
-                        .bind(e.kind.as_str())
-                        .bind(e.user_name.as_str())
-                        .bind(e.ip_week.as_slice())
-                        .bind(e.ip_month.as_slice())
-                        .bind(e.tool.as_str())
-                        .bind(e.tool_version.as_str())
-                        .bind(e.country.as_str())
-                        .bind(e.cloud.as_str())
-                        .bind(e.ip_type.as_str())
-                        .bind(e.domain.as_str());
-                }
-                q.execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok::<(), DbError>(())
-        }
-        .await;
-        if self.backend == Backend::Sqlite {
-            let reset = sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = FULL").await;
-            if reset.is_err() {
-                // Never hand a relaxed connection back to the pool.
-                drop(conn.detach());
-            }
-            reset?;
-        }
-        result
+    pub async fn insert_event_batch(
+        &self,
+        first_ms: i64,
+        last_ms: i64,
+        events: i64,
+        data: &[u8],
+    ) -> Result<(), DbError> {
+        self.execute_relaxed(
+            sqlx::query(
+                "INSERT INTO pull_event_batches (first_ms, last_ms, events, data) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(first_ms)
+            .bind(last_ms)
+            .bind(events)
+            .bind(data),
+        )
+        .await?;
+        Ok(())
     }
 
-    /// Manifest events in `[from_ms, to_ms)`, grouped by client (user, hashed address, tool)
-    /// and repository, each group in time order: the classifier's input.
-    pub async fn manifest_events(
-        &self,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<PullEventRow>, DbError> {
-        let rows = sqlx::query(
-            "SELECT at_ms, namespace, repo, reference, digest, method, kind, user_name, ip_week, ip_month, \
-             tool, tool_version, country, cloud, ip_type, domain FROM pull_events \
-             WHERE at_ms >= $1 AND at_ms < $2 AND kind = 'manifest' \
-             ORDER BY user_name, ip_week, tool, tool_version, repo, at_ms, id",
+    /// The batches that may hold events in `[from_ms, to_ms)`.
+    pub async fn event_batches(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Vec<u8>>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT data FROM pull_event_batches WHERE last_ms >= $1 AND first_ms < $2 ORDER BY id",
         )
         .bind(from_ms)
         .bind(to_ms)
         .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PullEventRow {
-                    at_ms: r.try_get(0)?,
-                    namespace: r.try_get(1)?,
-                    repo: r.try_get(2)?,
-                    reference: r.try_get(3)?,
-                    digest: r.try_get(4)?,
-                    method: r.try_get(5)?,
-                    kind: r.try_get(6)?,
-                    user_name: r.try_get(7)?,
-                    ip_week: r.try_get(8)?,
-                    ip_month: r.try_get(9)?,
-                    tool: r.try_get(10)?,
-                    tool_version: r.try_get(11)?,
-                    country: r.try_get(12)?,
-                    cloud: r.try_get(13)?,
-                    ip_type: r.try_get(14)?,
-                    domain: r.try_get(15)?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// When the oldest stored event happened.
     pub async fn oldest_pull_event(&self) -> Result<Option<i64>, DbError> {
-        Ok(sqlx::query_scalar("SELECT MIN(at_ms) FROM pull_events")
-            .fetch_one(&self.read)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT MIN(first_ms) FROM pull_event_batches")
+                .fetch_one(&self.read)
+                .await?,
+        )
     }
 
     /// How far events have been classified (milliseconds since the epoch); None before the
@@ -283,13 +194,15 @@ impl Db {
         Ok(true)
     }
 
-    /// Deletes raw events older than `before_ms` (the classified actions stay).
+    /// Deletes batches of raw events older than `before_ms` (the classified actions stay).
     pub async fn prune_pull_events(&self, before_ms: i64) -> Result<u64, DbError> {
-        Ok(sqlx::query("DELETE FROM pull_events WHERE at_ms < $1")
-            .bind(before_ms)
-            .execute(&self.write)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM pull_event_batches WHERE last_ms < $1")
+                .bind(before_ms)
+                .execute(&self.write)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Counts a namespace's actions in `[from_ms, to_ms)`, grouped as asked. Unique

@@ -29,7 +29,7 @@ use wharf_analytics::report::rows::{
     RawPullRow, ReferenceSummaryRow, RepositorySummaryRow, SummaryRow, TrendsRow,
 };
 use wharf_analytics::report::{Granularity, Period};
-use wharf_db::{Db, PullActionRow, PullEventRow, TallyBy};
+use wharf_db::{Db, PullActionRow, TallyBy};
 
 use crate::HubError;
 
@@ -96,6 +96,35 @@ pub struct SeedPlan {
     pub seed: u64,
 }
 
+/// One request of a pull as stored (in a batch's JSON): what was asked, by whom, with what,
+/// from where. The address is only there as its weekly and monthly keyed hashes (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PullEvent {
+    pub at_ms: i64,
+    pub namespace: String,
+    pub repo: String,
+    pub reference: String,
+    pub digest: String,
+    /// `GET` or `HEAD`.
+    pub method: String,
+    /// `manifest` or `blob`.
+    pub kind: String,
+    /// The signed-in user; empty when anonymous.
+    pub user_name: String,
+    pub ip_week: String,
+    pub ip_month: String,
+    pub tool: String,
+    pub tool_version: String,
+    pub country: String,
+    pub cloud: String,
+    pub ip_type: String,
+    pub domain: String,
+}
+
+/// Events stored per batch at most (the writer stores a full batch at once, without
+/// waiting for its interval).
+const BATCH: usize = 4_096;
+
 /// Longest user agent kept.
 const MAX_USER_AGENT: usize = 512;
 /// Milliseconds since the epoch.
@@ -130,6 +159,9 @@ pub struct Analytics {
     enricher: Enricher,
     secret: HashSecret,
     counters: Counters,
+    /// Wakes the writer when a batch is full.
+    full: tokio::sync::Notify,
+    kicked: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Analytics {
@@ -147,7 +179,7 @@ struct Hashers {
 }
 
 impl Hashers {
-    fn hash(&mut self, secret: &HashSecret, period: &Period, ip: IpAddr) -> Vec<u8> {
+    fn hash(&mut self, secret: &HashSecret, period: &Period, ip: IpAddr) -> String {
         let name = period.name();
         if self.by_period.len() > 16 {
             self.by_period.clear();
@@ -156,8 +188,7 @@ impl Hashers {
             .entry(name)
             .or_insert_with(|| secret.hasher(period))
             .hash(ip)
-            .as_bytes()
-            .to_vec()
+            .to_string()
     }
 }
 
@@ -190,6 +221,8 @@ impl Analytics {
             enricher,
             secret,
             counters: Counters::default(),
+            full: tokio::sync::Notify::new(),
+            kicked: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -211,6 +244,9 @@ impl Analytics {
         match tx.try_send(pull) {
             Ok(()) => {
                 self.counters.captured.fetch_add(1, Relaxed);
+                if tx.max_capacity() - tx.capacity() >= BATCH && !self.kicked.swap(true, Relaxed) {
+                    self.full.notify_one();
+                }
             }
             Err(_) => {
                 self.counters.dropped.fetch_add(1, Relaxed);
@@ -226,8 +262,10 @@ impl Analytics {
         loop {
             let stop = tokio::select! {
                 _ = tokio::time::sleep(self.config.flush_interval) => false,
+                _ = self.full.notified() => false,
                 _ = shutdown.changed() => true,
             };
+            self.kicked.store(false, Relaxed);
             if let Err(e) = self.write_pending().await {
                 tracing::warn!(error = %e, "storing pull events failed; they are dropped");
             }
@@ -237,43 +275,99 @@ impl Analytics {
         }
     }
 
-    /// Stores every queued event now; returns how many.
+    /// Stores every queued event now, a batch at a time; returns how many.
     pub async fn write_pending(&self) -> Result<usize, HubError> {
-        let raw = {
-            let mut guard = self.rx.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(rx) = guard.as_mut() else {
-                return Ok(0);
-            };
-            let mut raw = Vec::new();
-            while let Ok(e) = rx.try_recv() {
-                raw.push(e);
-            }
-            raw
-        };
-        if raw.is_empty() {
-            return Ok(0);
-        }
         let mut hashers = Hashers::default();
-        let rows: Vec<PullEventRow> = raw
-            .iter()
-            .map(|r| self.event_row(r, &mut hashers))
-            .collect();
-        match self.db.insert_pull_events(&rows).await {
-            Ok(()) => {
-                self.counters.written.fetch_add(rows.len() as u64, Relaxed);
-                Ok(rows.len())
+        let mut written = 0;
+        loop {
+            let raw = {
+                let mut guard = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(rx) = guard.as_mut() else {
+                    return Ok(0);
+                };
+                let mut raw = Vec::with_capacity(BATCH.min(rx.len()));
+                while raw.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(e) => raw.push(e),
+                        Err(_) => break,
+                    }
+                }
+                raw
+            };
+            if raw.is_empty() {
+                return Ok(written);
             }
-            Err(e) => {
-                self.counters
-                    .write_failures
-                    .fetch_add(rows.len() as u64, Relaxed);
-                Err(e.into())
+            let events: Vec<PullEvent> = raw.iter().map(|r| self.event(r, &mut hashers)).collect();
+            match self.store(&events).await {
+                Ok(()) => {
+                    self.counters
+                        .written
+                        .fetch_add(events.len() as u64, Relaxed);
+                    written += events.len();
+                }
+                Err(e) => {
+                    self.counters
+                        .write_failures
+                        .fetch_add(events.len() as u64, Relaxed);
+                    return Err(e);
+                }
             }
         }
     }
 
+    /// Stores events as one batch.
+    async fn store(&self, events: &[PullEvent]) -> Result<(), HubError> {
+        let (Some(first), Some(last)) = (
+            events.iter().map(|e| e.at_ms).min(),
+            events.iter().map(|e| e.at_ms).max(),
+        ) else {
+            return Ok(());
+        };
+        let data = serde_json::to_vec(events)
+            .map_err(|e| HubError::Internal(format!("encoding pull events: {e}")))?;
+        self.db
+            .insert_event_batch(first, last, events.len() as i64, &data)
+            .await?;
+        Ok(())
+    }
+
+    /// The manifest events in `[from_ms, to_ms)`, grouped by client (user, hashed address,
+    /// tool) and repository, each group in time order: the classifier's input.
+    async fn manifest_events(&self, from_ms: i64, to_ms: i64) -> Result<Vec<PullEvent>, HubError> {
+        let mut events = Vec::new();
+        for data in self.db.event_batches(from_ms, to_ms).await? {
+            let batch: Vec<PullEvent> = serde_json::from_slice(&data).map_err(|e| {
+                HubError::Internal(format!("a stored batch of pull events is unreadable: {e}"))
+            })?;
+            events.extend(
+                batch
+                    .into_iter()
+                    .filter(|e| e.kind == "manifest" && e.at_ms >= from_ms && e.at_ms < to_ms),
+            );
+        }
+        events.sort_by(|a, b| {
+            (
+                &a.user_name,
+                &a.ip_week,
+                &a.tool,
+                &a.tool_version,
+                &a.repo,
+                a.at_ms,
+            )
+                .cmp(&(
+                    &b.user_name,
+                    &b.ip_week,
+                    &b.tool,
+                    &b.tool_version,
+                    &b.repo,
+                    b.at_ms,
+                ))
+        });
+        Ok(events)
+    }
+
     /// An event as stored: user agent parsed, address enriched and replaced by its hashes.
-    fn event_row(&self, r: &RawPull, hashers: &mut Hashers) -> PullEventRow {
+    fn event(&self, r: &RawPull, hashers: &mut Hashers) -> PullEvent {
         let ua = agent::parse(&r.user_agent);
         let at = datetime(r.at_ms);
         let ip =
@@ -292,7 +386,7 @@ impl Analytics {
             }
         };
         let date = at.date();
-        PullEventRow {
+        PullEvent {
             at_ms: r.at_ms,
             namespace: r.repo.split_once('/').map_or("", |(ns, _)| ns).to_owned(),
             repo: r.repo.clone(),
@@ -350,7 +444,6 @@ impl Analytics {
             // Two windows of context before `start`, so actions that began there keep
             // their followers.
             let events = self
-                .db
                 .manifest_events(start - 2 * window_ms, to + window_ms)
                 .await?;
             let actions = self.actions(&events, start, to);
@@ -365,12 +458,12 @@ impl Analytics {
     }
 
     /// The actions starting in `[from, to)` of events sorted per client and repository.
-    fn actions(&self, events: &[PullEventRow], from: i64, to: i64) -> Vec<PullActionRow> {
+    fn actions(&self, events: &[PullEvent], from: i64, to: i64) -> Vec<PullActionRow> {
         let window =
             time::Duration::try_from(self.config.window).unwrap_or(classify::DEFAULT_WINDOW);
         let mut out = Vec::new();
         let mut group_start = 0;
-        let same_group = |a: &PullEventRow, b: &PullEventRow| {
+        let same_group = |a: &PullEvent, b: &PullEvent| {
             a.user_name == b.user_name
                 && a.ip_week == b.ip_week
                 && a.tool == b.tool
@@ -420,8 +513,8 @@ impl Analytics {
                     action: action.kind.as_str().to_owned(),
                     method: action.method.as_str().to_owned(),
                     user_name: first.user_name.clone(),
-                    ip_week: first.ip_week.clone(),
-                    ip_month: first.ip_month.clone(),
+                    ip_week: hex::decode(&first.ip_week).unwrap_or_default(),
+                    ip_month: hex::decode(&first.ip_month).unwrap_or_default(),
                     tool: first.tool.clone(),
                     tool_version: first.tool_version.clone(),
                     country: first.country.clone(),
@@ -686,15 +779,20 @@ impl Analytics {
             format!("sha256:{}", hex::encode(h))
         };
         let mut hashers = Hashers::default();
-        let mut batch = Vec::with_capacity(5_000);
+        let mut batch = Vec::with_capacity(BATCH + 3);
         let mut stored = 0u64;
+        // Sequences average 1.7 events; times advance steadily, as pulls arrive.
+        let sequences = (plan.events * 10 / 17).max(1);
+        let step = (span_ms as f64 / sequences as f64).max(0.001);
+        let mut k = 0u64;
         while stored + (batch.len() as u64) < plan.events {
+            let at = plan.end_ms - span_ms + (k as f64 * step) as i64;
+            k += 1;
             let client = rng.random_range(0..plan.clients.max(1));
             let ip = IpAddr::V4(std::net::Ipv4Addr::from_bits(0x0a00_0000 | client));
             let agent = AGENTS[(client as usize) % AGENTS.len()];
             let repo = rng.random_range(0..plan.repos.max(1));
             let tag = rng.random_range(0..4u32);
-            let at = plan.end_ms - rng.random_range(0..span_ms);
             let user = (client % 5 == 0).then(|| format!("user{client}"));
             let repo_name = format!("{}/repo{repo}", plan.namespace);
             let tag_name = format!("v{tag}");
@@ -727,17 +825,17 @@ impl Analytics {
                     ip: Some(ip),
                     user_agent: agent.to_owned(),
                 };
-                batch.push(self.event_row(&raw, &mut hashers));
+                batch.push(self.event(&raw, &mut hashers));
             }
-            if batch.len() >= 5_000 {
-                self.db.insert_pull_events(&batch).await?;
+            if batch.len() >= BATCH {
+                self.store(&batch).await?;
                 stored += batch.len() as u64;
                 batch.clear();
                 progress(stored);
             }
         }
         if !batch.is_empty() {
-            self.db.insert_pull_events(&batch).await?;
+            self.store(&batch).await?;
             stored += batch.len() as u64;
             progress(stored);
         }

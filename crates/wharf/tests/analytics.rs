@@ -174,39 +174,55 @@ async fn no_address_is_stored_and_hashes_change_with_the_period() {
     }
     settle(&app).await;
     let pool = sqlx_pool(&app).await;
-    for table in ["pull_events", "pull_actions"] {
-        let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(&format!(
-            "SELECT ip_week, ip_month FROM {table} ORDER BY id"
-        ))
+    // Raw events: batches of JSON, addresses only as 16-byte hashes (hex).
+    let batches: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM pull_event_batches")
         .fetch_all(&pool)
         .await
         .unwrap();
-        assert_eq!(rows.len(), 3, "{table}");
-        for (week, month) in &rows {
-            assert_eq!((week.len(), month.len()), (16, 16));
-            assert_ne!(week, month, "the week's and the month's keys differ");
-            for ip in ["192.0.2.77", "198.51.100.5"] {
-                let parsed: std::net::Ipv4Addr = ip.parse().unwrap();
-                assert!(!week.windows(4).any(|w| w == parsed.octets()));
-            }
-        }
-        // The same address hashes alike within a period, different ones differently.
-        let mut weeks: Vec<&Vec<u8>> = rows.iter().map(|(w, _)| w).collect();
-        weeks.sort();
-        weeks.dedup();
-        assert_eq!(weeks.len(), 2, "{table}: two addresses, two hashes");
-        // No text column holds an address.
-        let dump: Vec<(String,)> = sqlx::query_as(&format!(
-            "SELECT namespace || repo || digest || user_name || tool || tool_version || country || cloud || ip_type || domain FROM {table}"
-        ))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let mut events = Vec::new();
+    for (data,) in &batches {
+        let text = String::from_utf8(data.clone()).unwrap();
         assert!(
-            dump.iter()
-                .all(|(s,)| !s.contains("192.0.2") && !s.contains("198.51"))
+            !text.contains("192.0.2") && !text.contains("198.51"),
+            "{text}"
         );
+        events.extend(serde_json::from_str::<Vec<serde_json::Value>>(&text).unwrap());
     }
+    assert_eq!(events.len(), 3);
+    let mut weeks: Vec<String> = Vec::new();
+    for e in &events {
+        let (week, month) = (
+            e["ip_week"].as_str().unwrap(),
+            e["ip_month"].as_str().unwrap(),
+        );
+        assert_eq!((week.len(), month.len()), (32, 32), "{e}");
+        assert_ne!(week, month, "the week's and the month's keys differ");
+        weeks.push(week.to_owned());
+    }
+    weeks.sort();
+    weeks.dedup();
+    assert_eq!(weeks.len(), 2, "two addresses, two hashes");
+    // Classified actions keep the hashes, and no text column holds an address.
+    let rows: Vec<(Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT ip_week, ip_month FROM pull_actions ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 3);
+    for (week, month) in &rows {
+        assert_eq!((week.len(), month.len()), (16, 16));
+        assert!(weeks.contains(&hex::encode(week)));
+    }
+    let dump: Vec<(String,)> = sqlx::query_as(
+        "SELECT namespace || repo || digest || user_name || tool || tool_version || country || cloud || ip_type || domain FROM pull_actions",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        dump.iter()
+            .all(|(s,)| !s.contains("192.0.2") && !s.contains("198.51"))
+    );
 }
 
 /// The app's own database, read directly.
