@@ -56,11 +56,18 @@ def stored_events(w) -> list[dict]:
     else:
         with sqlite3.connect(w.data_dir / "wharf.db") as db:
             batches = [json.loads(bytes(r[0])) for r in db.execute(query)]
-    events = [e for b in batches for e in b if e["kind"] == "manifest"]
+    # A batch: {"strings": [...], "events": [[at_ms, [15 indexes into strings]], ...]}, the
+    # fields in this order.
+    names = ["namespace", "repo", "reference", "digest", "method", "kind", "user", "ip", "ip_month",
+             "tool", "version", "country", "cloud", "ip_type", "domain"]
+    events = []
+    for b in batches:
+        for at_ms, idx in b["events"]:
+            e = {name: b["strings"][i] for name, i in zip(names, idx)} | {"at_ms": at_ms}
+            if e["kind"] == "manifest":
+                events.append(e)
     events.sort(key=lambda e: e["at_ms"])
-    return [{"at_ms": e["at_ms"], "repo": e["repo"], "reference": e["reference"], "digest": e["digest"],
-             "method": e["method"], "user": e["user_name"], "ip": e["ip_week"], "tool": e["tool"],
-             "version": e["tool_version"]} for e in events]
+    return events
 
 
 def classify_by_hand(events: list[dict], window_ms: int = 60_000) -> list[tuple[str, str, str]]:

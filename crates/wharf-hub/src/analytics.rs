@@ -121,6 +121,98 @@ pub struct PullEvent {
     pub domain: String,
 }
 
+/// A batch as stored: every distinct string once (`strings`), each event as its time and
+/// the indexes of its 15 string fields in `PullEvent` order. Requests of one pull repeat
+/// most of their fields, so a batch is a fraction of the events' size.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredBatch {
+    strings: Vec<String>,
+    events: Vec<(i64, [u32; 15])>,
+}
+
+impl PullEvent {
+    fn fields(&self) -> [&str; 15] {
+        [
+            &self.namespace,
+            &self.repo,
+            &self.reference,
+            &self.digest,
+            &self.method,
+            &self.kind,
+            &self.user_name,
+            &self.ip_week,
+            &self.ip_month,
+            &self.tool,
+            &self.tool_version,
+            &self.country,
+            &self.cloud,
+            &self.ip_type,
+            &self.domain,
+        ]
+    }
+}
+
+fn encode_batch(events: &[PullEvent]) -> Result<Vec<u8>, HubError> {
+    let mut index: HashMap<&str, u32> = HashMap::new();
+    let mut strings: Vec<String> = Vec::new();
+    let mut rows = Vec::with_capacity(events.len());
+    for e in events {
+        let mut ids = [0u32; 15];
+        for (slot, field) in ids.iter_mut().zip(e.fields()) {
+            *slot = *index.entry(field).or_insert_with(|| {
+                strings.push(field.to_owned());
+                (strings.len() - 1) as u32
+            });
+        }
+        rows.push((e.at_ms, ids));
+    }
+    serde_json::to_vec(&StoredBatch {
+        strings,
+        events: rows,
+    })
+    .map_err(|e| HubError::Internal(format!("encoding pull events: {e}")))
+}
+
+fn decode_batch(data: &[u8]) -> Result<Vec<PullEvent>, HubError> {
+    let bad = |what: String| {
+        HubError::Internal(format!(
+            "a stored batch of pull events is unreadable: {what}"
+        ))
+    };
+    let batch: StoredBatch = serde_json::from_slice(data).map_err(|e| bad(e.to_string()))?;
+    let s = |i: u32| {
+        batch
+            .strings
+            .get(i as usize)
+            .cloned()
+            .ok_or_else(|| bad(format!("string {i} is missing")))
+    };
+    batch
+        .events
+        .iter()
+        .map(|(at_ms, f)| {
+            Ok(PullEvent {
+                at_ms: *at_ms,
+                namespace: s(f[0])?,
+                repo: s(f[1])?,
+                reference: s(f[2])?,
+                digest: s(f[3])?,
+                method: s(f[4])?,
+                kind: s(f[5])?,
+                user_name: s(f[6])?,
+                ip_week: s(f[7])?,
+                ip_month: s(f[8])?,
+                tool: s(f[9])?,
+                tool_version: s(f[10])?,
+                country: s(f[11])?,
+                cloud: s(f[12])?,
+                ip_type: s(f[13])?,
+                domain: s(f[14])?,
+            })
+        })
+        .collect()
+}
+
 /// Events stored per batch at most (the writer stores a full batch at once, without
 /// waiting for its interval).
 const BATCH: usize = 4_096;
@@ -172,10 +264,25 @@ impl std::fmt::Debug for Analytics {
     }
 }
 
-/// The IP hashers of the periods an event falls in, kept while events stay in them.
+/// The IP hashers of the periods an event falls in, kept while events stay in them, and
+/// what was derived from each client (address and user agent) in this batch.
 #[derive(Default)]
 struct Hashers {
     by_period: HashMap<String, IpHasher>,
+    clients: HashMap<(IpAddr, String, i64), ClientFields>,
+}
+
+/// What one client's requests share: hashed address, parsed user agent, enrichment.
+#[derive(Clone)]
+struct ClientFields {
+    ip_week: String,
+    ip_month: String,
+    tool: String,
+    tool_version: String,
+    country: String,
+    cloud: String,
+    ip_type: String,
+    domain: String,
 }
 
 impl Hashers {
@@ -323,8 +430,7 @@ impl Analytics {
         ) else {
             return Ok(());
         };
-        let data = serde_json::to_vec(events)
-            .map_err(|e| HubError::Internal(format!("encoding pull events: {e}")))?;
+        let data = encode_batch(events)?;
         self.db
             .insert_event_batch(first, last, events.len() as i64, &data)
             .await?;
@@ -336,9 +442,7 @@ impl Analytics {
     async fn manifest_events(&self, from_ms: i64, to_ms: i64) -> Result<Vec<PullEvent>, HubError> {
         let mut events = Vec::new();
         for data in self.db.event_batches(from_ms, to_ms).await? {
-            let batch: Vec<PullEvent> = serde_json::from_slice(&data).map_err(|e| {
-                HubError::Internal(format!("a stored batch of pull events is unreadable: {e}"))
-            })?;
+            let batch = decode_batch(&data)?;
             events.extend(
                 batch
                     .into_iter()
@@ -368,11 +472,53 @@ impl Analytics {
 
     /// An event as stored: user agent parsed, address enriched and replaced by its hashes.
     fn event(&self, r: &RawPull, hashers: &mut Hashers) -> PullEvent {
-        let ua = agent::parse(&r.user_agent);
         let at = datetime(r.at_ms);
         let ip =
             r.ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
                 .to_canonical();
+        let day = r.at_ms.div_euclid(86_400_000);
+        let key = (ip, r.user_agent.clone(), day);
+        let client = match hashers.clients.get(&key) {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.client_fields(ip, &r.user_agent, at.date(), hashers);
+                if hashers.clients.len() > 10_000 {
+                    hashers.clients.clear();
+                }
+                hashers.clients.insert(key, c.clone());
+                c
+            }
+        };
+        PullEvent {
+            at_ms: r.at_ms,
+            namespace: r.repo.split_once('/').map_or("", |(ns, _)| ns).to_owned(),
+            repo: r.repo.clone(),
+            reference: r.reference.clone(),
+            digest: r.digest.clone(),
+            method: if r.head { "HEAD" } else { "GET" }.into(),
+            kind: if r.blob { "blob" } else { "manifest" }.into(),
+            user_name: r.user.clone().unwrap_or_default(),
+            ip_week: client.ip_week,
+            ip_month: client.ip_month,
+            tool: client.tool,
+            tool_version: client.tool_version,
+            country: client.country,
+            cloud: client.cloud,
+            ip_type: client.ip_type,
+            domain: client.domain,
+        }
+    }
+
+    /// The address's hashes for the day's week and month, the parsed user agent and the
+    /// enrichment of the address.
+    fn client_fields(
+        &self,
+        ip: IpAddr,
+        user_agent: &str,
+        date: time::Date,
+        hashers: &mut Hashers,
+    ) -> ClientFields {
+        let ua = agent::parse(user_agent);
         let (country, cloud, ip_type, domain) = match self.enricher.lookup(ip) {
             Ok(e) => (
                 e.country.map(|c| c.as_str().to_owned()).unwrap_or_default(),
@@ -385,16 +531,7 @@ impl Analytics {
                 Default::default()
             }
         };
-        let date = at.date();
-        PullEvent {
-            at_ms: r.at_ms,
-            namespace: r.repo.split_once('/').map_or("", |(ns, _)| ns).to_owned(),
-            repo: r.repo.clone(),
-            reference: r.reference.clone(),
-            digest: r.digest.clone(),
-            method: if r.head { "HEAD" } else { "GET" }.into(),
-            kind: if r.blob { "blob" } else { "manifest" }.into(),
-            user_name: r.user.clone().unwrap_or_default(),
+        ClientFields {
             ip_week: hashers.hash(&self.secret, &Period::week_of(date), ip),
             ip_month: hashers.hash(&self.secret, &Period::month_of(date), ip),
             tool: ua.tool.as_str().to_owned(),
@@ -892,4 +1029,46 @@ pub fn bounds(period: &Period) -> (i64, i64, bool) {
         ms(period.end()),
         period.granularity() == Granularity::Monthly,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_stores_each_string_once_and_reads_back_the_same_events() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let event = |at_ms, reference: &str, method: &str| PullEvent {
+            at_ms,
+            namespace: "acme".into(),
+            repo: "acme/app".into(),
+            reference: reference.into(),
+            digest: digest.clone(),
+            method: method.into(),
+            kind: "manifest".into(),
+            ip_week: "00".repeat(16),
+            ip_month: "11".repeat(16),
+            tool: "docker".into(),
+            tool_version: "27.5.1".into(),
+            ..PullEvent::default()
+        };
+        let events = vec![
+            event(1, "v1", "HEAD"),
+            event(2, &digest, "GET"),
+            event(3, "v1", "HEAD"),
+        ];
+        let data = encode_batch(&events).unwrap();
+        assert_eq!(decode_batch(&data).unwrap(), events);
+        let text = String::from_utf8(data.clone()).unwrap();
+        assert_eq!(text.matches(&"a".repeat(64)).count(), 1, "{text}");
+        let naive = serde_json::to_vec(&events).unwrap();
+        assert!(
+            data.len() * 2 < naive.len(),
+            "{} vs {}",
+            data.len(),
+            naive.len()
+        );
+        let broken = br#"{"strings":[],"events":[[1,[0,0,0,0,0,0,0,0,0,0,0,0,0,0,9]]]}"#;
+        assert!(decode_batch(broken).is_err());
+    }
 }
