@@ -213,6 +213,44 @@ fn decode_batch(data: &[u8]) -> Result<Vec<PullEvent>, HubError> {
         .collect()
 }
 
+/// A batch being built: interned strings and the events as indexes.
+struct BatchBuilder {
+    strings: Vec<String>,
+    index: HashMap<String, u32>,
+    events: Vec<(i64, [u32; 15])>,
+    /// (address, user agent hash, day) → (user agent, interned client fields).
+    clients: HashMap<(IpAddr, u64, i64), (String, [u32; 8])>,
+    hasher: std::collections::hash_map::RandomState,
+    first: i64,
+    last: i64,
+}
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        Self {
+            strings: Vec::new(),
+            index: HashMap::new(),
+            events: Vec::with_capacity(BATCH),
+            clients: HashMap::new(),
+            hasher: std::collections::hash_map::RandomState::new(),
+            first: i64::MAX,
+            last: i64::MIN,
+        }
+    }
+}
+
+impl BatchBuilder {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.index.get(s) {
+            return *i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        i
+    }
+}
+
 /// Events stored per batch at most (the writer stores a full batch at once, without
 /// waiting for its interval).
 const BATCH: usize = 4_096;
@@ -404,22 +442,88 @@ impl Analytics {
             if raw.is_empty() {
                 return Ok(written);
             }
-            let events: Vec<PullEvent> = raw.iter().map(|r| self.event(r, &mut hashers)).collect();
-            match self.store(&events).await {
+            let n = raw.len();
+            let mut batch = BatchBuilder::default();
+            for r in &raw {
+                self.add_to_batch(&mut batch, r, &mut hashers);
+            }
+            match self.store_built(batch).await {
                 Ok(()) => {
-                    self.counters
-                        .written
-                        .fetch_add(events.len() as u64, Relaxed);
-                    written += events.len();
+                    self.counters.written.fetch_add(n as u64, Relaxed);
+                    written += n;
                 }
                 Err(e) => {
-                    self.counters
-                        .write_failures
-                        .fetch_add(events.len() as u64, Relaxed);
+                    self.counters.write_failures.fetch_add(n as u64, Relaxed);
                     return Err(e);
                 }
             }
         }
+    }
+
+    /// Adds a captured request to a batch: the fields its client shares with its other
+    /// requests (hashed address, user agent, enrichment) are worked out and interned once
+    /// per batch; nothing is copied for strings the batch already holds.
+    fn add_to_batch(&self, batch: &mut BatchBuilder, r: &RawPull, hashers: &mut Hashers) {
+        let ip =
+            r.ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+                .to_canonical();
+        let day = r.at_ms.div_euclid(86_400_000);
+        let ua_hash = std::hash::BuildHasher::hash_one(&batch.hasher, &r.user_agent);
+        let client = match batch.clients.get(&(ip, ua_hash, day)) {
+            Some((ua, ids)) if *ua == r.user_agent => *ids,
+            _ => {
+                let c = self.client_fields(ip, &r.user_agent, datetime(r.at_ms).date(), hashers);
+                let ids = [
+                    batch.intern(&c.ip_week),
+                    batch.intern(&c.ip_month),
+                    batch.intern(&c.tool),
+                    batch.intern(&c.tool_version),
+                    batch.intern(&c.country),
+                    batch.intern(&c.cloud),
+                    batch.intern(&c.ip_type),
+                    batch.intern(&c.domain),
+                ];
+                batch
+                    .clients
+                    .insert((ip, ua_hash, day), (r.user_agent.clone(), ids));
+                ids
+            }
+        };
+        let ids = [
+            batch.intern(r.repo.split_once('/').map_or("", |(ns, _)| ns)),
+            batch.intern(&r.repo),
+            batch.intern(&r.reference),
+            batch.intern(&r.digest),
+            batch.intern(if r.head { "HEAD" } else { "GET" }),
+            batch.intern(if r.blob { "blob" } else { "manifest" }),
+            batch.intern(r.user.as_deref().unwrap_or_default()),
+            client[0],
+            client[1],
+            client[2],
+            client[3],
+            client[4],
+            client[5],
+            client[6],
+            client[7],
+        ];
+        batch.first = batch.first.min(r.at_ms);
+        batch.last = batch.last.max(r.at_ms);
+        batch.events.push((r.at_ms, ids));
+    }
+
+    /// Stores a built batch as one row.
+    async fn store_built(&self, batch: BatchBuilder) -> Result<(), HubError> {
+        if batch.events.is_empty() {
+            return Ok(());
+        }
+        let (first, last, n) = (batch.first, batch.last, batch.events.len() as i64);
+        let data = serde_json::to_vec(&StoredBatch {
+            strings: batch.strings,
+            events: batch.events,
+        })
+        .map_err(|e| HubError::Internal(format!("encoding pull events: {e}")))?;
+        self.db.insert_event_batch(first, last, n, &data).await?;
+        Ok(())
     }
 
     /// Stores events as one batch.
