@@ -86,13 +86,25 @@ impl Db {
         Ok(out)
     }
 
-    /// Forgets counters of windows that started before `before`.
-    pub async fn prune_rate_counters(&self, before: i64) -> Result<u64, DbError> {
-        let done = sqlx::query("DELETE FROM rate_counters WHERE window_start < $1")
-            .bind(before)
-            .execute(&self.write)
-            .await?;
-        Ok(done.rows_affected())
+    /// Forgets pull counters of windows that started before `pulls_before` and JSON API
+    /// counters (keys starting `api:`) of windows that started before `api_before`.
+    pub async fn prune_rate_counters(
+        &self,
+        pulls_before: i64,
+        api_before: i64,
+    ) -> Result<u64, DbError> {
+        let pulls = sqlx::query(
+            "DELETE FROM rate_counters WHERE window_start < $1 AND key NOT LIKE 'api:%'",
+        )
+        .bind(pulls_before)
+        .execute(&self.write)
+        .await?;
+        let api =
+            sqlx::query("DELETE FROM rate_counters WHERE window_start < $1 AND key LIKE 'api:%'")
+                .bind(api_before)
+                .execute(&self.write)
+                .await?;
+        Ok(pulls.rows_affected() + api.rows_affected())
     }
 
     /// Every rule, by kind then subject (each node keeps them in memory).

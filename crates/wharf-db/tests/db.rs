@@ -211,6 +211,37 @@ async fn suite(db: Db) {
     );
 
     accounts(&db).await;
+    rate_counters(&db).await;
+}
+
+/// Counts added by several nodes add up; old windows are pruned, pull and API counters each
+/// by their own cutoff.
+async fn rate_counters(db: &Db) {
+    let add = |w: i64, key: &str, n: i64| {
+        let key = key.to_owned();
+        async move { db.add_rate_hits(w, &[(key, n)]).await.unwrap() }
+    };
+    assert_eq!(
+        add(100, "ip:192.0.2.1", 2).await,
+        [("ip:192.0.2.1".to_owned(), 2)]
+    );
+    assert_eq!(
+        add(100, "ip:192.0.2.1", 3).await,
+        [("ip:192.0.2.1".to_owned(), 5)]
+    );
+    add(100, "api:ip:192.0.2.1", 7).await;
+    add(200, "ip:192.0.2.1", 1).await;
+    let keys = ["ip:192.0.2.1".to_owned(), "api:ip:192.0.2.1".to_owned()];
+    assert_eq!(db.rate_hits(100, &keys).await.unwrap().len(), 2);
+    // API counters of window 100 go, pull counters of window 100 stay.
+    assert_eq!(db.prune_rate_counters(50, 150).await.unwrap(), 1);
+    assert_eq!(
+        db.rate_hits(100, &keys).await.unwrap(),
+        [("ip:192.0.2.1".to_owned(), 5)]
+    );
+    assert_eq!(db.prune_rate_counters(150, 150).await.unwrap(), 1);
+    assert!(db.rate_hits(100, &keys).await.unwrap().is_empty());
+    assert_eq!(db.rate_hits(200, &keys).await.unwrap().len(), 1);
 }
 
 async fn accounts(db: &Db) {

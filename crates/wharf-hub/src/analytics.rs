@@ -268,8 +268,10 @@ pub fn now_ms() -> i64 {
 /// Classification trails the clock by this much, so that events other nodes are still
 /// writing (one flush interval behind) are in place before their actions are decided.
 const CLASSIFY_LAG_MS: i64 = 15_000;
-/// Manifest events read per classifier run at most (a run covers less time when busy).
-const CLASSIFY_SPAN_MS: i64 = 3_600_000;
+/// Time a classifier run covers at most: when catching up (after downtime, or seeded
+/// history) it goes five minutes at a time, so memory holds five minutes of events (plus
+/// three windows of context), not the whole backlog.
+const CLASSIFY_SPAN_MS: i64 = 300_000;
 
 #[derive(Debug, Default)]
 struct Counters {

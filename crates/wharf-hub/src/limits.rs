@@ -656,17 +656,17 @@ impl Hub {
         self.limiter.sync(&self.db).await
     }
 
-    /// Deletes counters of windows that ended: the pull window's and the API window's.
+    /// Deletes counters of windows that ended: pull counters two pull windows back, JSON
+    /// API counters two API windows back.
     pub async fn prune_rate_counters(&self) -> Result<u64, HubError> {
-        let longest = self
-            .config
-            .limits
-            .window
-            .max(self.config.limits.api_window)
-            .as_secs() as i64;
+        let now = now_secs();
+        let back = |w: Duration| now - 2 * (w.as_secs() as i64).max(1);
         Ok(self
             .db
-            .prune_rate_counters(now_secs() - 2 * longest.max(1))
+            .prune_rate_counters(
+                back(self.config.limits.window),
+                back(self.config.limits.api_window),
+            )
             .await?)
     }
 
