@@ -4,12 +4,9 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use common::{Resp, TestApp};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
-use wharf::{ClientAddr, Config};
+use wharf::Config;
 use wharf_analytics::report::Period;
 
 async fn app_with(cfg: impl FnOnce(&mut Config)) -> TestApp {
@@ -19,25 +16,10 @@ async fn app_with(cfg: impl FnOnce(&mut Config)) -> TestApp {
     TestApp::with_config(dir, c).await
 }
 
+/// A manifest-accepting request from `ip` with user agent `ua`.
 async fn from(app: &TestApp, ip: &str, ua: &str, method: Method, uri: &str) -> Resp {
-    let addr = std::net::SocketAddr::new(ip.parse().unwrap(), 40000);
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("accept", common::OCI_MANIFEST)
-        .header("user-agent", ua)
-        .extension(ClientAddr(addr))
-        .body(Body::empty())
-        .unwrap();
-    let resp = app.router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    let headers = [("accept", common::OCI_MANIFEST), ("user-agent", ua)];
+    app.req_from(ip, method, uri, &headers).await
 }
 
 const DOCKER: &str = "docker/27.5.1 go/go1.22.12 git-commit/4c9b3b0 kernel/6.1.0 os/linux arch/amd64 UpstreamClient(Docker-Client/27.5.1 \\(linux\\))";

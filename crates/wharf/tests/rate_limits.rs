@@ -3,13 +3,10 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use common::{Resp, TestApp};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
-use wharf::{ClientAddr, Config};
+use wharf::Config;
 
 fn limited(dir: &std::path::Path, anonymous: u64, authenticated: u64) -> Config {
     Config {
@@ -44,31 +41,13 @@ fn basic(user: &str) -> String {
     format!("Basic {b64}")
 }
 
-/// A request from `ip`, as the accept loop would tag it.
+/// A manifest-accepting request from `ip`, signed in with `auth` if given.
 async fn from(app: &TestApp, ip: &str, method: Method, uri: &str, auth: Option<&str>) -> Resp {
-    let addr = std::net::SocketAddr::new(ip.parse().unwrap(), 40000);
-    let mut b = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("accept", common::OCI_MANIFEST)
-        .extension(ClientAddr(addr));
+    let mut headers = vec![("accept", common::OCI_MANIFEST)];
     if let Some(a) = auth {
-        b = b.header("authorization", a);
+        headers.push(("authorization", a));
     }
-    let resp = app
-        .router
-        .clone()
-        .oneshot(b.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    app.req_from(ip, method, uri, &headers).await
 }
 
 async fn pull(app: &TestApp, ip: &str, auth: Option<&str>) -> Resp {

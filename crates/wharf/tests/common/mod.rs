@@ -183,7 +183,33 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<Body>,
     ) -> Resp {
-        let mut b = Request::builder().method(method).uri(uri);
+        self.send(Request::builder().method(method).uri(uri), headers, body)
+            .await
+    }
+
+    /// A bodiless request from `ip`, tagged with the client address as the accept loop
+    /// tags every request.
+    pub async fn req_from(
+        &self,
+        ip: &str,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let addr = std::net::SocketAddr::new(ip.parse().unwrap(), 40000);
+        let b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .extension(wharf::ClientAddr(addr));
+        self.send(b, headers, Body::empty()).await
+    }
+
+    async fn send(
+        &self,
+        mut b: axum::http::request::Builder,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Resp {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
