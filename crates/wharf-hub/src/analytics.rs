@@ -173,6 +173,7 @@ fn encode_batch(events: &[PullEvent]) -> Result<Vec<u8>, HubError> {
     .map_err(|e| HubError::Internal(format!("encoding pull events: {e}")))
 }
 
+#[cfg(test)]
 fn decode_batch(data: &[u8]) -> Result<Vec<PullEvent>, HubError> {
     let bad = |what: String| {
         HubError::Internal(format!(
@@ -249,6 +250,14 @@ impl BatchBuilder {
         self.index.insert(s.to_owned(), i);
         i
     }
+}
+
+/// Events in memory for classification: each distinct string once, each event as its time
+/// and the indexes of its fields (in `PullEvent` order).
+#[derive(Default)]
+struct EventSet {
+    strings: Vec<String>,
+    events: Vec<(i64, [u32; 15])>,
 }
 
 /// Events stored per batch at most (the writer stores a full batch at once, without
@@ -544,36 +553,45 @@ impl Analytics {
     }
 
     /// The manifest events in `[from_ms, to_ms)`, grouped by client (user, hashed address,
-    /// tool) and repository, each group in time order: the classifier's input.
-    async fn manifest_events(&self, from_ms: i64, to_ms: i64) -> Result<Vec<PullEvent>, HubError> {
-        let mut events = Vec::new();
+    /// tool) and repository, each group in time order: the classifier's input. Kept compact
+    /// (each distinct string once, an event as its time and 15 indexes: about 70 bytes) so a
+    /// busy span fits in memory.
+    async fn manifest_events(&self, from_ms: i64, to_ms: i64) -> Result<EventSet, HubError> {
+        let mut set = EventSet::default();
+        let mut global: HashMap<String, u32> = HashMap::new();
         for data in self.db.event_batches(from_ms, to_ms).await? {
-            let batch = decode_batch(&data)?;
-            events.extend(
-                batch
-                    .into_iter()
-                    .filter(|e| e.kind == "manifest" && e.at_ms >= from_ms && e.at_ms < to_ms),
-            );
+            let batch: StoredBatch = serde_json::from_slice(&data).map_err(|e| {
+                HubError::Internal(format!("a stored batch of pull events is unreadable: {e}"))
+            })?;
+            let mut map: Vec<Option<u32>> = vec![None; batch.strings.len()];
+            for (at_ms, local) in batch.events {
+                if at_ms < from_ms || at_ms >= to_ms {
+                    continue;
+                }
+                if batch.strings.get(local[5] as usize).map(String::as_str) != Some("manifest") {
+                    continue;
+                }
+                let mut ids = [0u32; 15];
+                for (slot, l) in ids.iter_mut().zip(local) {
+                    let l = l as usize;
+                    let Some(text) = batch.strings.get(l) else {
+                        return Err(HubError::Internal(
+                            "a stored batch of pull events names a string it does not have".into(),
+                        ));
+                    };
+                    *slot = *map[l].get_or_insert_with(|| {
+                        *global.entry(text.clone()).or_insert_with(|| {
+                            set.strings.push(text.clone());
+                            (set.strings.len() - 1) as u32
+                        })
+                    });
+                }
+                set.events.push((at_ms, ids));
+            }
         }
-        events.sort_by(|a, b| {
-            (
-                &a.user_name,
-                &a.ip_week,
-                &a.tool,
-                &a.tool_version,
-                &a.repo,
-                a.at_ms,
-            )
-                .cmp(&(
-                    &b.user_name,
-                    &b.ip_week,
-                    &b.tool,
-                    &b.tool_version,
-                    &b.repo,
-                    b.at_ms,
-                ))
-        });
-        Ok(events)
+        set.events
+            .sort_unstable_by_key(|(at, f)| (f[6], f[7], f[9], f[10], f[1], *at));
+        Ok(set)
     }
 
     /// An event as stored: user agent parsed, address enriched and replaced by its hashes.
@@ -701,20 +719,18 @@ impl Analytics {
     }
 
     /// The actions starting in `[from, to)` of events sorted per client and repository.
-    fn actions(&self, events: &[PullEvent], from: i64, to: i64) -> Vec<PullActionRow> {
+    fn actions(&self, set: &EventSet, from: i64, to: i64) -> Vec<PullActionRow> {
         let window =
             time::Duration::try_from(self.config.window).unwrap_or(classify::DEFAULT_WINDOW);
+        let events = &set.events;
+        let text = |id: u32| set.strings[id as usize].as_str();
         let mut out = Vec::new();
         let mut group_start = 0;
-        let same_group = |a: &PullEvent, b: &PullEvent| {
-            a.user_name == b.user_name
-                && a.ip_week == b.ip_week
-                && a.tool == b.tool
-                && a.tool_version == b.tool_version
-                && a.repo == b.repo
-        };
+        // Same user, hashed address, tool, tool version and repository.
+        let same_group =
+            |a: &[u32; 15], b: &[u32; 15]| [6, 7, 9, 10, 1].iter().all(|&k| a[k] == b[k]);
         for i in 1..=events.len() {
-            if i < events.len() && same_group(&events[group_start], &events[i]) {
+            if i < events.len() && same_group(&events[group_start].1, &events[i].1) {
                 continue;
             }
             let group = &events[group_start..i];
@@ -722,32 +738,32 @@ impl Analytics {
             let requests: Vec<(usize, ManifestRequest)> = group
                 .iter()
                 .enumerate()
-                .filter_map(|(j, e)| {
+                .filter_map(|(j, (at, f))| {
                     Some((
                         j,
                         ManifestRequest {
-                            time: datetime(e.at_ms),
-                            method: if e.method == "HEAD" {
+                            time: datetime(*at),
+                            method: if text(f[4]) == "HEAD" {
                                 classify::Method::Head
                             } else {
                                 classify::Method::Get
                             },
-                            reference: e.reference.parse().ok()?,
-                            digest: e.digest.parse().ok()?,
+                            reference: text(f[2]).parse().ok()?,
+                            digest: text(f[3]).parse().ok()?,
                         },
                     ))
                 })
                 .collect();
             let only: Vec<ManifestRequest> = requests.iter().map(|(_, r)| r.clone()).collect();
             for action in classify::classify(&only, window) {
-                let first = &group[requests[action.events.start].0];
-                if first.at_ms < from || first.at_ms >= to {
+                let (at_ms, f) = group[requests[action.events.start].0];
+                if at_ms < from || at_ms >= to {
                     continue;
                 }
                 out.push(PullActionRow {
-                    at_ms: first.at_ms,
-                    namespace: first.namespace.clone(),
-                    repo: first.repo.clone(),
+                    at_ms,
+                    namespace: text(f[0]).to_owned(),
+                    repo: text(f[1]).to_owned(),
                     tag: action
                         .tag()
                         .map(|t| t.as_str().to_owned())
@@ -755,15 +771,15 @@ impl Analytics {
                     digest: action.digest.to_string(),
                     action: action.kind.as_str().to_owned(),
                     method: action.method.as_str().to_owned(),
-                    user_name: first.user_name.clone(),
-                    ip_week: hex::decode(&first.ip_week).unwrap_or_default(),
-                    ip_month: hex::decode(&first.ip_month).unwrap_or_default(),
-                    tool: first.tool.clone(),
-                    tool_version: first.tool_version.clone(),
-                    country: first.country.clone(),
-                    cloud: first.cloud.clone(),
-                    ip_type: first.ip_type.clone(),
-                    domain: first.domain.clone(),
+                    user_name: text(f[6]).to_owned(),
+                    ip_week: hex::decode(text(f[7])).unwrap_or_default(),
+                    ip_month: hex::decode(text(f[8])).unwrap_or_default(),
+                    tool: text(f[9]).to_owned(),
+                    tool_version: text(f[10]).to_owned(),
+                    country: text(f[11]).to_owned(),
+                    cloud: text(f[12]).to_owned(),
+                    ip_type: text(f[13]).to_owned(),
+                    domain: text(f[14]).to_owned(),
                 });
             }
         }
