@@ -278,9 +278,9 @@ pub fn now_ms() -> i64 {
 /// writing (one flush interval behind) are in place before their actions are decided.
 const CLASSIFY_LAG_MS: i64 = 15_000;
 /// Time a classifier run covers at most: when catching up (after downtime, or seeded
-/// history) it goes five minutes at a time, so memory holds five minutes of events (plus
-/// three windows of context), not the whole backlog.
-const CLASSIFY_SPAN_MS: i64 = 300_000;
+/// history) it goes a minute at a time. A run holds its span's actions (about 1.2 KB each)
+/// and its events with three windows of context (about 70 bytes each) in memory.
+const CLASSIFY_SPAN_MS: i64 = 60_000;
 
 #[derive(Debug, Default)]
 struct Counters {
