@@ -130,6 +130,7 @@ struct StoredBatch {
     events: Vec<(i64, [u32; 15])>,
 }
 
+#[cfg(test)]
 impl PullEvent {
     fn fields(&self) -> [&str; 15] {
         [
@@ -152,6 +153,7 @@ impl PullEvent {
     }
 }
 
+#[cfg(test)]
 fn encode_batch(events: &[PullEvent]) -> Result<Vec<u8>, HubError> {
     let mut index: HashMap<&str, u32> = HashMap::new();
     let mut strings: Vec<String> = Vec::new();
@@ -313,16 +315,13 @@ impl std::fmt::Debug for Analytics {
     }
 }
 
-/// The IP hashers of the periods an event falls in, kept while events stay in them, and
-/// what was derived from each client (address and user agent) in this batch.
+/// The IP hashers of the periods events fall in, kept while events stay in them.
 #[derive(Default)]
 struct Hashers {
     by_period: HashMap<String, IpHasher>,
-    clients: HashMap<(IpAddr, String, i64), ClientFields>,
 }
 
 /// What one client's requests share: hashed address, parsed user agent, enrichment.
-#[derive(Clone)]
 struct ClientFields {
     ip_week: String,
     ip_month: String,
@@ -537,21 +536,6 @@ impl Analytics {
         Ok(())
     }
 
-    /// Stores events as one batch.
-    async fn store(&self, events: &[PullEvent]) -> Result<(), HubError> {
-        let (Some(first), Some(last)) = (
-            events.iter().map(|e| e.at_ms).min(),
-            events.iter().map(|e| e.at_ms).max(),
-        ) else {
-            return Ok(());
-        };
-        let data = encode_batch(events)?;
-        self.db
-            .insert_event_batch(first, last, events.len() as i64, &data)
-            .await?;
-        Ok(())
-    }
-
     /// The manifest events in `[from_ms, to_ms)`, grouped by client (user, hashed address,
     /// tool) and repository, each group in time order: the classifier's input. Kept compact
     /// (each distinct string once, an event as its time and 15 indexes: about 70 bytes) so a
@@ -592,45 +576,6 @@ impl Analytics {
         set.events
             .sort_unstable_by_key(|(at, f)| (f[6], f[7], f[9], f[10], f[1], *at));
         Ok(set)
-    }
-
-    /// An event as stored: user agent parsed, address enriched and replaced by its hashes.
-    fn event(&self, r: &RawPull, hashers: &mut Hashers) -> PullEvent {
-        let at = datetime(r.at_ms);
-        let ip =
-            r.ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
-                .to_canonical();
-        let day = r.at_ms.div_euclid(86_400_000);
-        let key = (ip, r.user_agent.clone(), day);
-        let client = match hashers.clients.get(&key) {
-            Some(c) => c.clone(),
-            None => {
-                let c = self.client_fields(ip, &r.user_agent, at.date(), hashers);
-                if hashers.clients.len() > 10_000 {
-                    hashers.clients.clear();
-                }
-                hashers.clients.insert(key, c.clone());
-                c
-            }
-        };
-        PullEvent {
-            at_ms: r.at_ms,
-            namespace: r.repo.split_once('/').map_or("", |(ns, _)| ns).to_owned(),
-            repo: r.repo.clone(),
-            reference: r.reference.clone(),
-            digest: r.digest.clone(),
-            method: if r.head { "HEAD" } else { "GET" }.into(),
-            kind: if r.blob { "blob" } else { "manifest" }.into(),
-            user_name: r.user.clone().unwrap_or_default(),
-            ip_week: client.ip_week,
-            ip_month: client.ip_month,
-            tool: client.tool,
-            tool_version: client.tool_version,
-            country: client.country,
-            cloud: client.cloud,
-            ip_type: client.ip_type,
-            domain: client.domain,
-        }
     }
 
     /// The address's hashes for the day's week and month, the parsed user agent and the
@@ -1038,13 +983,13 @@ impl Analytics {
             format!("sha256:{}", hex::encode(h))
         };
         let mut hashers = Hashers::default();
-        let mut batch = Vec::with_capacity(BATCH + 3);
+        let mut batch = BatchBuilder::default();
         let mut stored = 0u64;
         // Sequences average 1.7 events; times advance steadily, as pulls arrive.
         let sequences = (plan.events * 10 / 17).max(1);
         let step = (span_ms as f64 / sequences as f64).max(0.001);
         let mut k = 0u64;
-        while stored + (batch.len() as u64) < plan.events {
+        while stored + (batch.events.len() as u64) < plan.events {
             let at = plan.end_ms - span_ms + (k as f64 * step) as i64;
             k += 1;
             let client = rng.random_range(0..plan.clients.max(1));
@@ -1084,18 +1029,17 @@ impl Analytics {
                     ip: Some(ip),
                     user_agent: agent.to_owned(),
                 };
-                batch.push(self.event(&raw, &mut hashers));
+                self.add_to_batch(&mut batch, &raw, &mut hashers);
             }
-            if batch.len() >= BATCH {
-                self.store(&batch).await?;
-                stored += batch.len() as u64;
-                batch.clear();
+            if batch.events.len() >= BATCH {
+                stored += batch.events.len() as u64;
+                self.store_built(std::mem::take(&mut batch)).await?;
                 progress(stored);
             }
         }
-        if !batch.is_empty() {
-            self.store(&batch).await?;
-            stored += batch.len() as u64;
+        if !batch.events.is_empty() {
+            stored += batch.events.len() as u64;
+            self.store_built(batch).await?;
             progress(stored);
         }
         Ok(stored)
