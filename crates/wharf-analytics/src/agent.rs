@@ -100,6 +100,16 @@ const PRODUCTS: &[(&str, Tool)] = &[
 ];
 
 impl Tool {
+    /// The tool a report name ([`Tool::as_str`]) stands for; unknown names are
+    /// [`Tool::Unknown`].
+    pub fn from_name(name: &str) -> Self {
+        PRODUCTS
+            .iter()
+            .map(|&(_, tool)| tool)
+            .find(|tool| tool.as_str() == name)
+            .unwrap_or(Self::Unknown)
+    }
+
     /// The name written in reports: lowercase, stable, matching the seeds' examples
     /// (`docker`, `containerd`, `docker-scout`, `node-fetch`, `regclient`).
     pub fn as_str(self) -> &'static str {
@@ -442,7 +452,9 @@ mod tests {
                 PRODUCTS.iter().any(|&(_, t)| t == tool),
                 "{tool} has no product name"
             );
+            assert_eq!(Tool::from_name(tool.as_str()), tool);
         }
+        assert_eq!(Tool::from_name("no-such-tool"), Tool::Unknown);
     }
 
     #[test]

@@ -32,18 +32,69 @@ pub struct PullActionRow {
     pub domain: String,
 }
 
-/// Counts of one group of actions in a period.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ActionTally {
-    /// The group's key columns, in the order asked for.
-    pub key: Vec<String>,
+/// One day's counts of one group of actions, as the `pull_daily` rollup keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct DailyKey {
+    pub namespace: String,
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub repo: String,
+    pub tag: String,
+    pub digest: String,
+    pub country: String,
+    pub cloud: String,
+    pub tool: String,
+    pub use_case: String,
+    pub domain: String,
+}
+
+/// Action counts of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ActionCounts {
     pub pulls_by_tag: u64,
     pub pulls_by_digest: u64,
     pub version_checks: u64,
-    pub unique_ips: u64,
-    pub unique_users: u64,
-    /// Unique addresses of anonymous actions.
-    pub unique_anonymous_ips: u64,
+}
+
+impl ActionCounts {
+    /// Counts one action of kind `action` (`pull_by_tag`, `pull_by_digest`, `version_check`).
+    pub fn add(&mut self, action: &str) {
+        match action {
+            "pull_by_tag" => self.pulls_by_tag += 1,
+            "pull_by_digest" => self.pulls_by_digest += 1,
+            _ => self.version_checks += 1,
+        }
+    }
+}
+
+/// One member of a period's set of pullers (see migration 0011 for the kinds).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UniqueRow {
+    pub namespace: String,
+    /// `2026-W47` or `2026-11`.
+    pub period: String,
+    pub kind: &'static str,
+    pub key: String,
+    pub who: String,
+}
+
+/// What one classifier run adds to the rollups, deduplicated: stored with its actions.
+#[derive(Debug, Default)]
+pub struct Rollup {
+    pub daily: std::collections::HashMap<DailyKey, ActionCounts>,
+    pub uniques: std::collections::HashSet<UniqueRow>,
+}
+
+/// Separates the parts of a rollup key.
+pub const KEY_SEP: char = '\u{1f}';
+
+/// How many members a group of a period's puller set has: accounts and hashed addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UniqueCount {
+    pub accounts: u64,
+    pub addresses: u64,
+    /// Every member, whatever it is (company domains of the `domain` kind included).
+    pub total: u64,
 }
 
 /// What the report aggregates group by.
@@ -56,6 +107,8 @@ pub enum TallyBy {
     Reference,
     /// Repository, country, cloud, tool, tag: the Trends report's rows.
     Trends,
+    /// Domain, country, cloud, tool, use case, repository: the Tracked companies rows.
+    Tracked,
 }
 
 impl TallyBy {
@@ -66,6 +119,7 @@ impl TallyBy {
             Self::Digest => &["repo", "digest"],
             Self::Reference => &["repo", "CASE WHEN tag <> '' THEN tag ELSE digest END"],
             Self::Trends => &["repo", "country", "cloud", "tool", "tag"],
+            Self::Tracked => &["domain", "country", "cloud", "tool", "use_case", "repo"],
         }
     }
 }
@@ -127,14 +181,15 @@ impl Db {
         )
     }
 
-    /// Stores the actions of one classifier run and moves the watermark from `from` to
-    /// `to`, in one transaction. False (and nothing stored) when another node moved the
+    /// Stores the actions of one classifier run and what they add to the rollups, and moves
+    /// the watermark from `from` to `to`, in one transaction. False (and nothing stored) when another node moved the
     /// watermark first.
     pub async fn commit_actions(
         &self,
         from: Option<i64>,
         to: i64,
         actions: &[PullActionRow],
+        rollup: &Rollup,
     ) -> Result<bool, DbError> {
         let mut tx = self.write.begin().await?;
         let moved = match from {
@@ -190,6 +245,60 @@ impl Db {
             }
             q.execute(&mut *tx).await?;
         }
+        let daily: Vec<_> = rollup.daily.iter().collect();
+        for chunk in daily.chunks(EVENT_BATCH) {
+            let mut sql = values_sql(
+                self.backend,
+                "INSERT INTO pull_daily (namespace, day, repo, tag, digest, country, cloud, tool, \
+                 use_case, domain, pulls_by_tag, pulls_by_digest, version_checks) VALUES ",
+                13,
+                chunk.len(),
+            );
+            sql.push_str(
+                " ON CONFLICT (namespace, day, repo, tag, digest, country, cloud, tool, use_case, domain) \
+                 DO UPDATE SET pulls_by_tag = pull_daily.pulls_by_tag + excluded.pulls_by_tag, \
+                 pulls_by_digest = pull_daily.pulls_by_digest + excluded.pulls_by_digest, \
+                 version_checks = pull_daily.version_checks + excluded.version_checks",
+            );
+            let mut q = sqlx::query(&sql);
+            for (k, c) in chunk {
+                q = q
+                    .bind(k.namespace.as_str())
+                    .bind(k.day)
+                    .bind(k.repo.as_str())
+                    .bind(k.tag.as_str())
+                    .bind(k.digest.as_str())
+                    .bind(k.country.as_str())
+                    .bind(k.cloud.as_str())
+                    .bind(k.tool.as_str())
+                    .bind(k.use_case.as_str())
+                    .bind(k.domain.as_str())
+                    .bind(c.pulls_by_tag as i64)
+                    .bind(c.pulls_by_digest as i64)
+                    .bind(c.version_checks as i64);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let uniques: Vec<_> = rollup.uniques.iter().collect();
+        for chunk in uniques.chunks(EVENT_BATCH * 2) {
+            let mut sql = values_sql(
+                self.backend,
+                "INSERT INTO pull_uniques (namespace, period, kind, key, who) VALUES ",
+                5,
+                chunk.len(),
+            );
+            sql.push_str(" ON CONFLICT (namespace, period, kind, key, who) DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for u in chunk {
+                q = q
+                    .bind(u.namespace.as_str())
+                    .bind(u.period.as_str())
+                    .bind(u.kind)
+                    .bind(u.key.as_str())
+                    .bind(u.who.as_str());
+            }
+            q.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -205,33 +314,25 @@ impl Db {
         )
     }
 
-    /// Counts a namespace's actions in `[from_ms, to_ms)`, grouped as asked. Unique
-    /// addresses use the weekly or the monthly hash (`monthly`), as the period is.
+    /// A namespace's action counts over the days `[from_day, to_day)`, grouped as asked,
+    /// ordered by the group's key. Read from the daily rollup.
     pub async fn tally_actions(
         &self,
         namespace: &str,
-        from_ms: i64,
-        to_ms: i64,
+        from_day: i64,
+        to_day: i64,
         by: TallyBy,
-        monthly: bool,
-    ) -> Result<Vec<ActionTally>, DbError> {
+    ) -> Result<Vec<(Vec<String>, ActionCounts)>, DbError> {
         let cols = by.columns().join(", ");
-        let ip = if monthly { "ip_month" } else { "ip_week" };
         let sql = format!(
-            "SELECT {cols}, \
-             CAST(SUM(CASE WHEN action = 'pull_by_tag' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN action = 'pull_by_digest' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN action = 'version_check' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(COUNT(DISTINCT {ip}) AS BIGINT), \
-             CAST(COUNT(DISTINCT CASE WHEN user_name <> '' THEN user_name END) AS BIGINT), \
-             CAST(COUNT(DISTINCT CASE WHEN user_name = '' THEN {ip} END) AS BIGINT) \
-             FROM pull_actions WHERE namespace = $1 AND at_ms >= $2 AND at_ms < $3 \
-             GROUP BY {cols} ORDER BY {cols}"
+            "SELECT {cols}, CAST(SUM(pulls_by_tag) AS BIGINT), CAST(SUM(pulls_by_digest) AS BIGINT), \
+             CAST(SUM(version_checks) AS BIGINT) FROM pull_daily \
+             WHERE namespace = $1 AND day >= $2 AND day < $3 GROUP BY {cols} ORDER BY {cols}"
         );
         let rows = sqlx::query(&sql)
             .bind(namespace)
-            .bind(from_ms)
-            .bind(to_ms)
+            .bind(from_day)
+            .bind(to_day)
             .fetch_all(&self.read)
             .await?;
         let n = by.columns().len();
@@ -242,17 +343,152 @@ impl Db {
                     key.push(r.try_get::<String, _>(i)?);
                 }
                 let count = |i: usize| r.try_get::<i64, _>(n + i).map(|v| v.max(0) as u64);
-                Ok(ActionTally {
+                Ok((
                     key,
-                    pulls_by_tag: count(0)?,
-                    pulls_by_digest: count(1)?,
-                    version_checks: count(2)?,
-                    unique_ips: count(3)?,
-                    unique_users: count(4)?,
-                    unique_anonymous_ips: count(5)?,
-                })
+                    ActionCounts {
+                        pulls_by_tag: count(0)?,
+                        pulls_by_digest: count(1)?,
+                        version_checks: count(2)?,
+                    },
+                ))
             })
             .collect()
+    }
+
+    /// How many accounts and hashed addresses each group of kind `kind` has in a period's
+    /// puller sets, by group key.
+    pub async fn unique_counts(
+        &self,
+        namespace: &str,
+        period: &str,
+        kind: &str,
+    ) -> Result<std::collections::HashMap<String, UniqueCount>, DbError> {
+        let rows = sqlx::query(
+            "SELECT key, CAST(SUM(CASE WHEN substr(who, 1, 2) = 'u:' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN substr(who, 1, 2) = 'a:' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(COUNT(*) AS BIGINT) FROM pull_uniques WHERE namespace = $1 AND period = $2 AND kind = $3 GROUP BY key",
+        )
+        .bind(namespace)
+        .bind(period)
+        .bind(kind)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>(0)?,
+                    UniqueCount {
+                        accounts: r.try_get::<i64, _>(1)?.max(0) as u64,
+                        addresses: r.try_get::<i64, _>(2)?.max(0) as u64,
+                        total: r.try_get::<i64, _>(3)?.max(0) as u64,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// The members of a namespace's puller sets of kind `kind` in a period, per group key
+    /// (the Technographic report's pullers and company domains per image).
+    pub async fn unique_members(
+        &self,
+        namespace: &str,
+        period: &str,
+        kind: &str,
+    ) -> Result<Vec<(String, String)>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT key, who FROM pull_uniques WHERE namespace = $1 AND period = $2 AND kind = $3 \
+             ORDER BY key, who",
+        )
+        .bind(namespace)
+        .bind(period)
+        .bind(kind)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// For the images of `namespace`, every image of any namespace that shares at least
+    /// `min_common` pullers of kind `kind` in a period: (image, paired image, common members).
+    pub async fn paired_images(
+        &self,
+        namespace: &str,
+        period: &str,
+        kind: &str,
+        min_common: i64,
+    ) -> Result<Vec<(String, String, i64)>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT a.key, b.key, CAST(COUNT(*) AS BIGINT) FROM pull_uniques a \
+             JOIN pull_uniques b ON b.period = a.period AND b.kind = a.kind AND b.who = a.who \
+             AND NOT (b.namespace = a.namespace AND b.key = a.key) \
+             WHERE a.namespace = $1 AND a.period = $2 AND a.kind = $3 \
+             GROUP BY a.key, b.key HAVING COUNT(*) >= $4 ORDER BY a.key, b.key",
+        )
+        .bind(namespace)
+        .bind(period)
+        .bind(kind)
+        .bind(min_common)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// The members of image `key`'s puller set of kind `kind` in a period, in any
+    /// namespace (the paired images of the Technographic companies report).
+    pub async fn members_of(
+        &self,
+        period: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT who FROM pull_uniques WHERE period = $1 AND kind = $2 AND key = $3 \
+             ORDER BY who",
+        )
+        .bind(period)
+        .bind(kind)
+        .bind(key)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// The company domains `namespace` follows in its Tracked companies report.
+    pub async fn tracked_domains(&self, namespace: &str) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT domain FROM analytics_tracked_domains WHERE namespace = $1 ORDER BY domain",
+        )
+        .bind(namespace)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Follows `domain` in `namespace`'s Tracked companies report; false if it already was.
+    pub async fn add_tracked_domain(&self, namespace: &str, domain: &str) -> Result<bool, DbError> {
+        Ok(sqlx::query(
+            "INSERT INTO analytics_tracked_domains (namespace, domain, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (namespace, domain) DO NOTHING",
+        )
+        .bind(namespace)
+        .bind(domain)
+        .bind(crate::now())
+        .execute(&self.write)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Stops following `domain`; false if it was not followed.
+    pub async fn remove_tracked_domain(
+        &self,
+        namespace: &str,
+        domain: &str,
+    ) -> Result<bool, DbError> {
+        Ok(sqlx::query(
+            "DELETE FROM analytics_tracked_domains WHERE namespace = $1 AND domain = $2",
+        )
+        .bind(namespace)
+        .bind(domain)
+        .execute(&self.write)
+        .await?
+        .rows_affected()
+            == 1)
     }
 
     /// One page of a namespace's actions in `[from_ms, to_ms)`, oldest first, after the

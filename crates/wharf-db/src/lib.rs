@@ -26,7 +26,9 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Connection as _, Executor as _};
 
 pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPermission, UserRow};
-pub use analytics::{ActionTally, PullActionRow, TallyBy};
+pub use analytics::{
+    ActionCounts, DailyKey, KEY_SEP, PullActionRow, Rollup, TallyBy, UniqueCount, UniqueRow,
+};
 pub use hub::{
     ApplicationRow, ChildRow, NewApplication, PullCount, RepoOrder, RepoPatch, RepoRow,
     SearchQuery, TagOrder, TagRow, Viewer,

@@ -25,11 +25,9 @@ use wharf_analytics::agent;
 use wharf_analytics::classify::{self, ManifestRequest};
 use wharf_analytics::enrich::{EnrichConfig, Enricher};
 use wharf_analytics::privacy::{HashSecret, IpHasher};
-use wharf_analytics::report::rows::{
-    RawPullRow, ReferenceSummaryRow, RepositorySummaryRow, SummaryRow, TrendsRow,
-};
+use wharf_analytics::report::rows::RawPullRow;
 use wharf_analytics::report::{Granularity, Period};
-use wharf_db::{Db, PullActionRow, TallyBy};
+use wharf_db::{Db, PullActionRow};
 
 use crate::HubError;
 
@@ -347,7 +345,7 @@ impl Hashers {
     }
 }
 
-fn datetime(at_ms: i64) -> OffsetDateTime {
+pub(crate) fn datetime(at_ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
@@ -653,8 +651,9 @@ impl Analytics {
                 .manifest_events(start - 2 * window_ms, to + window_ms)
                 .await?;
             let actions = self.actions(&events, start, to);
+            let rollup = crate::analytics_reports::rollup(&actions);
             let n = actions.len() as u64;
-            if !self.db.commit_actions(from, to, &actions).await? {
+            if !self.db.commit_actions(from, to, &actions, &rollup).await? {
                 // Another node classified this span first.
                 continue;
             }
@@ -790,142 +789,6 @@ impl Analytics {
         out
     }
 
-    /// The Summary report of a namespace: per repository, tag and digest.
-    pub async fn summary(
-        &self,
-        namespace: &str,
-        period: &Period,
-    ) -> Result<Vec<SummaryRow>, HubError> {
-        let (from, to, monthly) = bounds(period);
-        let mut rows = Vec::new();
-        for (level, by) in [
-            ("repository", TallyBy::Repository),
-            ("tag", TallyBy::Tag),
-            ("digest", TallyBy::Digest),
-        ] {
-            for t in self
-                .db
-                .tally_actions(namespace, from, to, by, monthly)
-                .await?
-            {
-                let reference = match level {
-                    "repository" => t.key[0].clone(),
-                    "tag" if t.key[1].is_empty() => continue,
-                    "tag" => format!("{}:{}", t.key[0], t.key[1]),
-                    _ => format!("{}@{}", t.key[0], t.key[1]),
-                };
-                let downloads = t.pulls_by_tag + t.pulls_by_digest;
-                rows.push(SummaryRow {
-                    date_granularity: period.granularity().to_string(),
-                    date_reference: period.date_reference(),
-                    publisher_name: namespace.to_owned(),
-                    level: level.to_owned(),
-                    reference,
-                    data_downloads: downloads,
-                    version_checks: t.version_checks,
-                    event_count: downloads + t.version_checks,
-                });
-            }
-        }
-        Ok(rows)
-    }
-
-    /// The Trends report of a namespace: per repository, country, cloud, tool and tag.
-    pub async fn trends(
-        &self,
-        namespace: &str,
-        period: &Period,
-    ) -> Result<Vec<TrendsRow>, HubError> {
-        use wharf_analytics::enrich::NO_CSP;
-        use wharf_analytics::report::columns::NULL;
-        let (from, to, monthly) = bounds(period);
-        let tallies = self
-            .db
-            .tally_actions(namespace, from, to, TallyBy::Trends, monthly)
-            .await?;
-        Ok(tallies
-            .into_iter()
-            .map(|t| {
-                let or = |s: &str, null: &str| {
-                    if s.is_empty() {
-                        null.to_owned()
-                    } else {
-                        s.to_owned()
-                    }
-                };
-                let downloads = t.pulls_by_tag + t.pulls_by_digest;
-                TrendsRow {
-                    date_granularity: period.granularity().to_string(),
-                    date_reference: period.date_reference(),
-                    publisher_name: namespace.to_owned(),
-                    image_repository: t.key[0].clone(),
-                    namespace: namespace.to_owned(),
-                    ip_country: or(&t.key[1], NULL),
-                    cloud_service_provider: or(&t.key[2], NO_CSP),
-                    user_agent: t.key[3].clone(),
-                    tag: or(&t.key[4], NULL),
-                    data_downloads: downloads,
-                    version_checks: t.version_checks,
-                    pulls: downloads + t.version_checks,
-                    unique_authenticated_users: t.unique_users,
-                    unique_unauthenticated_users: t.unique_anonymous_ips,
-                }
-            })
-            .collect())
-    }
-
-    /// Image pulls summary data, repository level: unique addresses, pulls by tag and by
-    /// digest, version checks.
-    pub async fn repository_summary(
-        &self,
-        namespace: &str,
-        period: &Period,
-    ) -> Result<Vec<RepositorySummaryRow>, HubError> {
-        let (from, to, monthly) = bounds(period);
-        let tallies = self
-            .db
-            .tally_actions(namespace, from, to, TallyBy::Repository, monthly)
-            .await?;
-        Ok(tallies
-            .into_iter()
-            .map(|t| RepositorySummaryRow {
-                namespace: namespace.to_owned(),
-                repository: short_name(&t.key[0]).to_owned(),
-                unique_ip_addresses: t.unique_ips,
-                pull_by_tag: t.pulls_by_tag,
-                pull_by_digest: t.pulls_by_digest,
-                version_check: t.version_checks,
-                owner: namespace.to_owned(),
-            })
-            .collect())
-    }
-
-    /// Image pulls summary data, tag or digest level.
-    pub async fn reference_summary(
-        &self,
-        namespace: &str,
-        period: &Period,
-    ) -> Result<Vec<ReferenceSummaryRow>, HubError> {
-        let (from, to, monthly) = bounds(period);
-        let tallies = self
-            .db
-            .tally_actions(namespace, from, to, TallyBy::Reference, monthly)
-            .await?;
-        Ok(tallies
-            .into_iter()
-            .map(|t| ReferenceSummaryRow {
-                namespace: namespace.to_owned(),
-                repository: short_name(&t.key[0]).to_owned(),
-                reference: t.key[1].clone(),
-                unique_ip_addresses: t.unique_ips,
-                pull_by_tag: t.pulls_by_tag,
-                pull_by_digest: t.pulls_by_digest,
-                version_check: t.version_checks,
-                owner: namespace.to_owned(),
-            })
-            .collect())
-    }
-
     /// How many actions a raw-data export of this period has.
     pub async fn count_actions(&self, namespace: &str, period: &Period) -> Result<u64, HubError> {
         let (from, to, _) = bounds(period);
@@ -1054,7 +917,7 @@ impl Analytics {
 const RAW_PAGE: i64 = 10_000;
 
 /// The repository's name without its namespace.
-fn short_name(repo: &str) -> &str {
+pub(crate) fn short_name(repo: &str) -> &str {
     repo.split_once('/').map_or(repo, |(_, name)| name)
 }
 

@@ -5,6 +5,7 @@ mod access;
 mod access_tokens;
 mod accounts;
 pub mod analytics;
+mod analytics_reports;
 pub mod content;
 mod limits;
 mod programs;

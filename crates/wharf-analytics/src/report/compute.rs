@@ -245,7 +245,8 @@ pub fn tracked_companies(
         .collect()
 }
 
-fn percent(part: usize, whole: usize) -> f64 {
+/// `part` of `whole` as a percentage with two decimals (0 when `whole` is 0).
+pub fn percent(part: usize, whole: usize) -> f64 {
     if whole == 0 {
         return 0.0;
     }

@@ -1,0 +1,52 @@
+-- Pull analytics rollups, written by the classifier in the same transaction as the actions
+-- they count, so the reports read thousands of rows instead of millions of actions.
+
+-- Action counts per UTC day (days since 1970-01-01) and per everything a report groups by.
+-- Counts add up, so a week or a month is the sum of its days. use_case follows from tool
+-- and cloud; it is stored so the Tracked companies report can group by it.
+CREATE TABLE pull_daily (
+    namespace       TEXT COLLATE "C" NOT NULL,
+    day             BIGINT NOT NULL,
+    repo            TEXT COLLATE "C" NOT NULL,
+    tag             TEXT COLLATE "C" NOT NULL,
+    digest          TEXT COLLATE "C" NOT NULL,
+    country         TEXT COLLATE "C" NOT NULL,
+    cloud           TEXT COLLATE "C" NOT NULL,
+    tool            TEXT COLLATE "C" NOT NULL,
+    use_case        TEXT COLLATE "C" NOT NULL,
+    domain          TEXT COLLATE "C" NOT NULL,
+    pulls_by_tag    BIGINT NOT NULL,
+    pulls_by_digest BIGINT NOT NULL,
+    version_checks  BIGINT NOT NULL,
+    PRIMARY KEY (namespace, day, repo, tag, digest, country, cloud, tool, use_case, domain)
+);
+
+-- Unique pullers do not add up across days, so each period (an ISO week 2026-W47 or a
+-- month 2026-11) keeps the set of who pulled, per group a report counts: one row per
+-- member. `who` is 'u:' and an account name, or 'a:' and the hex of the address hashed
+-- with that period's key (never an address). kind names the group:
+--   repo   key = repository                      (unique addresses per repository)
+--   ref    key = repository, reference           (unique addresses per tag or digest)
+--   trend  key = repository, country, cloud, tool, tag   (Trends' unique users)
+--   puller key = repository                      (Technographic: who pulled which image)
+--   domain key = repository, who = company domain (Technographic: which companies)
+--   track  key = domain, country, cloud, tool, use case, repository (Tracked companies)
+-- Key parts are separated by the unit separator (U+001F).
+CREATE TABLE pull_uniques (
+    namespace TEXT COLLATE "C" NOT NULL,
+    period    TEXT COLLATE "C" NOT NULL,
+    kind      TEXT COLLATE "C" NOT NULL,
+    key       TEXT COLLATE "C" NOT NULL,
+    who       TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (namespace, period, kind, key, who)
+);
+-- Technographic pairs images of every namespace by their common pullers.
+CREATE INDEX pull_uniques_who ON pull_uniques (period, kind, who);
+
+-- The company domains an organization follows in its Tracked companies report.
+CREATE TABLE analytics_tracked_domains (
+    namespace  TEXT COLLATE "C" NOT NULL,
+    domain     TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (namespace, domain)
+);

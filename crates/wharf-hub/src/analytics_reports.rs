@@ -1,0 +1,497 @@
+//! The analytics reports, read from the rollups the classifier writes with each run's
+//! actions (`pull_daily` counts per day, `pull_uniques` puller sets per week and month), so
+//! a report reads rows per group and day instead of every action of the period.
+
+use std::collections::{BTreeSet, HashMap};
+
+use wharf_analytics::agent::{self, Tool};
+use wharf_analytics::enrich::NO_CSP;
+use wharf_analytics::privacy::excluded_domain;
+use wharf_analytics::report::Period;
+use wharf_analytics::report::columns::NULL;
+use wharf_analytics::report::compute::{MIN_PAIR_USERS, percent};
+use wharf_analytics::report::rows::{
+    ReferenceSummaryRow, RepositorySummaryRow, SummaryRow, TechnographicCompanyRow,
+    TechnographicRow, TrackedCompanyRow, TrendsRow,
+};
+use wharf_db::{ActionCounts, DailyKey, KEY_SEP, PullActionRow, Rollup, TallyBy, UniqueRow};
+
+use crate::HubError;
+use crate::analytics::{Analytics, bounds, datetime, short_name};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Joins a rollup key's parts.
+fn key(parts: &[&str]) -> String {
+    let mut k = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(KEY_SEP);
+        }
+        k.push_str(p);
+    }
+    k
+}
+
+/// What a run's actions add to the rollups: counts per day and group, and the members of
+/// each week's and month's puller sets.
+pub(crate) fn rollup(actions: &[PullActionRow]) -> Rollup {
+    let mut r = Rollup::default();
+    let mut periods: HashMap<i64, (String, String)> = HashMap::new();
+    for a in actions {
+        let day = a.at_ms.div_euclid(DAY_MS);
+        let (week, month) = periods
+            .entry(day)
+            .or_insert_with(|| {
+                let date = datetime(a.at_ms).date();
+                (Period::week_of(date).name(), Period::month_of(date).name())
+            })
+            .clone();
+        let use_case =
+            agent::inferred_use_case(Tool::from_name(&a.tool), !a.cloud.is_empty()).as_str();
+        r.daily
+            .entry(DailyKey {
+                namespace: a.namespace.clone(),
+                day,
+                repo: a.repo.clone(),
+                tag: a.tag.clone(),
+                digest: a.digest.clone(),
+                country: a.country.clone(),
+                cloud: a.cloud.clone(),
+                tool: a.tool.clone(),
+                use_case: use_case.to_owned(),
+                domain: a.domain.clone(),
+            })
+            .or_default()
+            .add(&a.action);
+        let reference = if a.tag.is_empty() { &a.digest } else { &a.tag };
+        let company = (a.ip_type == "business"
+            && !a.domain.is_empty()
+            && excluded_domain(&a.domain).is_none())
+        .then(|| format!("d:{}", a.domain));
+        for (period, ip) in [(week, &a.ip_week), (month, &a.ip_month)] {
+            let address = format!("a:{}", hex::encode(ip));
+            let who = if a.user_name.is_empty() {
+                address.clone()
+            } else {
+                format!("u:{}", a.user_name)
+            };
+            let mut add = |kind: &'static str, key: String, who: String| {
+                r.uniques.insert(UniqueRow {
+                    namespace: a.namespace.clone(),
+                    period: period.clone(),
+                    kind,
+                    key,
+                    who,
+                });
+            };
+            add("repo", a.repo.clone(), address.clone());
+            add("ref", key(&[&a.repo, reference]), address);
+            add(
+                "trend",
+                key(&[&a.repo, &a.country, &a.cloud, &a.tool, &a.tag]),
+                who.clone(),
+            );
+            add("puller", a.repo.clone(), who.clone());
+            if let Some(company) = &company {
+                add("domain", a.repo.clone(), company.clone());
+            }
+            if !a.domain.is_empty() && !a.user_name.is_empty() {
+                add(
+                    "track",
+                    key(&[&a.domain, &a.country, &a.cloud, &a.tool, use_case, &a.repo]),
+                    who,
+                );
+            }
+        }
+    }
+    r
+}
+
+fn or(s: &str, null: &str) -> String {
+    if s.is_empty() {
+        null.to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+impl Analytics {
+    /// A namespace's action counts in a period, grouped as asked.
+    async fn tally(
+        &self,
+        namespace: &str,
+        period: &Period,
+        by: TallyBy,
+    ) -> Result<Vec<(Vec<String>, ActionCounts)>, HubError> {
+        let (from, to, _) = bounds(period);
+        Ok(self
+            .db()
+            .tally_actions(namespace, from / DAY_MS, to / DAY_MS, by)
+            .await?)
+    }
+
+    /// The Summary report of a namespace: per repository, tag and digest.
+    pub async fn summary(
+        &self,
+        namespace: &str,
+        period: &Period,
+    ) -> Result<Vec<SummaryRow>, HubError> {
+        let mut rows = Vec::new();
+        for (level, by) in [
+            ("repository", TallyBy::Repository),
+            ("tag", TallyBy::Tag),
+            ("digest", TallyBy::Digest),
+        ] {
+            for (k, c) in self.tally(namespace, period, by).await? {
+                let reference = match level {
+                    "repository" => k[0].clone(),
+                    "tag" if k[1].is_empty() => continue,
+                    "tag" => format!("{}:{}", k[0], k[1]),
+                    _ => format!("{}@{}", k[0], k[1]),
+                };
+                let downloads = c.pulls_by_tag + c.pulls_by_digest;
+                rows.push(SummaryRow {
+                    date_granularity: period.granularity().to_string(),
+                    date_reference: period.date_reference(),
+                    publisher_name: namespace.to_owned(),
+                    level: level.to_owned(),
+                    reference,
+                    data_downloads: downloads,
+                    version_checks: c.version_checks,
+                    event_count: downloads + c.version_checks,
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The Trends report of a namespace: per repository, country, cloud, tool and tag.
+    pub async fn trends(
+        &self,
+        namespace: &str,
+        period: &Period,
+    ) -> Result<Vec<TrendsRow>, HubError> {
+        let tallies = self.tally(namespace, period, TallyBy::Trends).await?;
+        let uniques = self
+            .db()
+            .unique_counts(namespace, &period.name(), "trend")
+            .await?;
+        Ok(tallies
+            .into_iter()
+            .map(|(k, c)| {
+                let u = uniques
+                    .get(&key(&k.iter().map(String::as_str).collect::<Vec<_>>()))
+                    .copied()
+                    .unwrap_or_default();
+                let downloads = c.pulls_by_tag + c.pulls_by_digest;
+                TrendsRow {
+                    date_granularity: period.granularity().to_string(),
+                    date_reference: period.date_reference(),
+                    publisher_name: namespace.to_owned(),
+                    image_repository: k[0].clone(),
+                    namespace: namespace.to_owned(),
+                    ip_country: or(&k[1], NULL),
+                    cloud_service_provider: or(&k[2], NO_CSP),
+                    user_agent: k[3].clone(),
+                    tag: or(&k[4], NULL),
+                    data_downloads: downloads,
+                    version_checks: c.version_checks,
+                    pulls: downloads + c.version_checks,
+                    unique_authenticated_users: u.accounts,
+                    unique_unauthenticated_users: u.addresses,
+                }
+            })
+            .collect())
+    }
+
+    /// Image pulls summary data, repository level: unique addresses, pulls by tag and by
+    /// digest, version checks.
+    pub async fn repository_summary(
+        &self,
+        namespace: &str,
+        period: &Period,
+    ) -> Result<Vec<RepositorySummaryRow>, HubError> {
+        let tallies = self.tally(namespace, period, TallyBy::Repository).await?;
+        let uniques = self
+            .db()
+            .unique_counts(namespace, &period.name(), "repo")
+            .await?;
+        Ok(tallies
+            .into_iter()
+            .map(|(k, c)| RepositorySummaryRow {
+                namespace: namespace.to_owned(),
+                repository: short_name(&k[0]).to_owned(),
+                unique_ip_addresses: uniques.get(&k[0]).map_or(0, |u| u.addresses),
+                pull_by_tag: c.pulls_by_tag,
+                pull_by_digest: c.pulls_by_digest,
+                version_check: c.version_checks,
+                owner: namespace.to_owned(),
+            })
+            .collect())
+    }
+
+    /// Image pulls summary data, tag or digest level.
+    pub async fn reference_summary(
+        &self,
+        namespace: &str,
+        period: &Period,
+    ) -> Result<Vec<ReferenceSummaryRow>, HubError> {
+        let tallies = self.tally(namespace, period, TallyBy::Reference).await?;
+        let uniques = self
+            .db()
+            .unique_counts(namespace, &period.name(), "ref")
+            .await?;
+        Ok(tallies
+            .into_iter()
+            .map(|(k, c)| ReferenceSummaryRow {
+                namespace: namespace.to_owned(),
+                repository: short_name(&k[0]).to_owned(),
+                reference: k[1].clone(),
+                unique_ip_addresses: uniques
+                    .get(&key(&[&k[0], &k[1]]))
+                    .map_or(0, |u| u.addresses),
+                pull_by_tag: c.pulls_by_tag,
+                pull_by_digest: c.pulls_by_digest,
+                version_check: c.version_checks,
+                owner: namespace.to_owned(),
+            })
+            .collect())
+    }
+
+    /// The Tracked companies report: the pulls from the company domains the namespace
+    /// follows, per domain, country, cloud, tool, inferred use case and repository.
+    pub async fn tracked_companies(
+        &self,
+        namespace: &str,
+        period: &Period,
+    ) -> Result<Vec<TrackedCompanyRow>, HubError> {
+        let tracked: BTreeSet<String> = self
+            .db()
+            .tracked_domains(namespace)
+            .await?
+            .into_iter()
+            .collect();
+        if tracked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tallies = self.tally(namespace, period, TallyBy::Tracked).await?;
+        let uniques = self
+            .db()
+            .unique_counts(namespace, &period.name(), "track")
+            .await?;
+        Ok(tallies
+            .into_iter()
+            .filter(|(k, _)| tracked.contains(&k[0]))
+            .map(|(k, c)| {
+                let u = uniques
+                    .get(&key(&k.iter().map(String::as_str).collect::<Vec<_>>()))
+                    .copied()
+                    .unwrap_or_default();
+                let downloads = c.pulls_by_tag + c.pulls_by_digest;
+                TrackedCompanyRow {
+                    date_granularity: period.granularity().to_string(),
+                    date_reference: period.date_reference(),
+                    publisher_name: namespace.to_owned(),
+                    domain: k[0].clone(),
+                    ip_country: or(&k[1], NULL),
+                    cloud_service_provider: or(&k[2], NO_CSP),
+                    user_agent: k[3].clone(),
+                    inferred_use_case: k[4].clone(),
+                    image_repository: k[5].clone(),
+                    data_downloads: downloads,
+                    version_checks: c.version_checks,
+                    pulls: downloads + c.version_checks,
+                    unique_authenticated_users: u.accounts,
+                }
+            })
+            .collect())
+    }
+
+    /// The Technographic and Technographic companies reports: the images of any namespace
+    /// pulled by at least [`MIN_PAIR_USERS`] of the same users as one of this namespace's
+    /// images, and the company domains (business addresses, not personal, disposable or
+    /// university domains) the two share.
+    pub async fn technographic(
+        &self,
+        namespace: &str,
+        period: &Period,
+    ) -> Result<(Vec<TechnographicRow>, Vec<TechnographicCompanyRow>), HubError> {
+        let name = period.name();
+        let db = self.db();
+        let pullers = db.unique_counts(namespace, &name, "puller").await?;
+        let mut own_domains: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (image, domain) in db.unique_members(namespace, &name, "domain").await? {
+            own_domains.entry(image).or_default().insert(domain);
+        }
+        let empty = BTreeSet::new();
+        let mut pairs = Vec::new();
+        let mut companies = Vec::new();
+        for (image, paired, users) in db
+            .paired_images(namespace, &name, "puller", MIN_PAIR_USERS as i64)
+            .await?
+        {
+            let total = pullers.get(&image).map_or(0, |u| u.total) as usize;
+            let mine = own_domains.get(&image).unwrap_or(&empty);
+            let theirs: BTreeSet<String> = if mine.is_empty() {
+                BTreeSet::new()
+            } else {
+                db.members_of(&name, "domain", &paired)
+                    .await?
+                    .into_iter()
+                    .collect()
+            };
+            let shared: Vec<&String> = mine.intersection(&theirs).collect();
+            let users = users.max(0) as usize;
+            pairs.push(TechnographicRow {
+                date_granularity: period.granularity().to_string(),
+                date_reference: period.date_reference(),
+                publisher_id: namespace.to_owned(),
+                publisher_name: namespace.to_owned(),
+                dvpp_image: image.clone(),
+                paired_image: paired.clone(),
+                users: users as u64,
+                total_pullers: total as u64,
+                pct_users: percent(users, total),
+                domains: shared.len() as u64,
+                total_domains: mine.len() as u64,
+                pct_domains: percent(shared.len(), mine.len()),
+            });
+            companies.extend(shared.into_iter().map(|d| TechnographicCompanyRow {
+                date_granularity: period.granularity().to_string(),
+                date_reference: period.date_reference(),
+                publisher_name: namespace.to_owned(),
+                domain: d.strip_prefix("d:").unwrap_or(d).to_owned(),
+                dvpp_image: image.clone(),
+                paired_image: paired.clone(),
+            }));
+        }
+        Ok((pairs, companies))
+    }
+
+    /// The company domains the namespace follows in its Tracked companies report.
+    pub async fn tracked_domains(&self, namespace: &str) -> Result<Vec<String>, HubError> {
+        Ok(self.db().tracked_domains(namespace).await?)
+    }
+
+    /// Follows a company domain (`example.com`) in the namespace's Tracked companies
+    /// report; false when it already was. The domain is checked and lowercased.
+    pub async fn track_domain(&self, namespace: &str, domain: &str) -> Result<bool, HubError> {
+        let domain = valid_domain(domain)?;
+        if self.db().tracked_domains(namespace).await?.len() >= MAX_TRACKED_DOMAINS {
+            return Err(HubError::InvalidInput(format!(
+                "an organization follows at most {MAX_TRACKED_DOMAINS} domains; remove one first"
+            )));
+        }
+        Ok(self.db().add_tracked_domain(namespace, &domain).await?)
+    }
+
+    /// Stops following a domain; false when it was not followed.
+    pub async fn untrack_domain(&self, namespace: &str, domain: &str) -> Result<bool, HubError> {
+        Ok(self
+            .db()
+            .remove_tracked_domain(namespace, &domain.to_ascii_lowercase())
+            .await?)
+    }
+}
+
+/// How many company domains one organization may follow.
+pub(crate) const MAX_TRACKED_DOMAINS: usize = 200;
+
+/// A DNS name of at least two labels, letters, digits and hyphens, lowercased.
+fn valid_domain(domain: &str) -> Result<String, HubError> {
+    let d = domain.trim().to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if d.len() > 253 || d.split('.').count() < 2 || !d.split('.').all(label_ok) {
+        return Err(HubError::InvalidInput(format!(
+            "{:?} is not a domain name: give one like example.com (letters, digits and \
+             hyphens, labels separated by dots)",
+            domain.chars().take(64).collect::<String>()
+        )));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_checked_and_lowercased() {
+        assert_eq!(valid_domain(" Example.COM ").unwrap(), "example.com");
+        for bad in [
+            "localhost",
+            "a..b",
+            "-a.com",
+            "a_b.com",
+            "",
+            "x.",
+            &"a".repeat(64),
+        ] {
+            assert!(valid_domain(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn action(user: &str, ip: u8, tag: &str, kind: &str) -> PullActionRow {
+        PullActionRow {
+            at_ms: 1_763_942_400_000, // 2025-11-24, a Monday
+            namespace: "acme".into(),
+            repo: "acme/app".into(),
+            tag: tag.into(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            action: kind.into(),
+            method: "GET".into(),
+            user_name: user.into(),
+            ip_week: vec![ip, 1],
+            ip_month: vec![ip, 2],
+            tool: "docker".into(),
+            tool_version: "27.5.1".into(),
+            country: "DE".into(),
+            cloud: String::new(),
+            ip_type: "business".into(),
+            domain: "example.com".into(),
+        }
+    }
+
+    #[test]
+    fn a_rollup_counts_each_group_once_per_day_and_each_puller_once_per_period() {
+        let actions = [
+            action("", 1, "1.0", "pull_by_tag"),
+            action("", 1, "1.0", "pull_by_tag"),
+            action("", 2, "1.0", "version_check"),
+            action("bob", 1, "", "pull_by_digest"),
+        ];
+        let r = rollup(&actions);
+        // Two groups a day: the tag 1.0, and the digest pulled without a tag.
+        assert_eq!(r.daily.len(), 2);
+        let by_tag = r.daily.iter().find(|(k, _)| k.tag == "1.0").unwrap().1;
+        assert_eq!(
+            *by_tag,
+            ActionCounts {
+                pulls_by_tag: 2,
+                pulls_by_digest: 0,
+                version_checks: 1
+            }
+        );
+        let members = |period: &str, kind: &str| {
+            r.uniques
+                .iter()
+                .filter(|u| u.period == period && u.kind == kind)
+                .count()
+        };
+        // Two addresses per repository, in the week and in the month.
+        assert_eq!(members("2025-W48", "repo"), 2);
+        assert_eq!(members("2025-11", "repo"), 2);
+        // Pullers: two anonymous addresses and bob.
+        assert_eq!(members("2025-W48", "puller"), 3);
+        assert_eq!(members("2025-W48", "domain"), 1);
+        // Only signed-in pullers are tracked.
+        assert_eq!(members("2025-W48", "track"), 1);
+    }
+}
