@@ -31,6 +31,7 @@ from helpers import (
 
 SPEC_PATH = REPO_ROOT / "docs" / "openapi.yaml"
 HUB_API_RS = REPO_ROOT / "crates" / "wharf" / "src" / "http" / "hub_api.rs"
+DVP_RS = REPO_ROOT / "crates" / "wharf" / "src" / "http" / "dvp.rs"
 # Endpoints served outside hub_api.rs's dispatch that the document describes too.
 EXTRA_ENDPOINTS = {("GET", "/v1/search")}
 SPEC_URI = "urn:wharf:docs:openapi.yaml"
@@ -48,13 +49,21 @@ def load_spec() -> dict:
     return yaml.safe_load(SPEC_PATH.read_text())
 
 
-def code_endpoints() -> set[tuple[str, str]]:
-    """(method, path) of `ENDPOINTS` in hub_api.rs (rustfmt may split a tuple over lines)."""
-    src = HUB_API_RS.read_text()
+def endpoints_of(path, prefix: str = "") -> list[tuple[str, str]]:
+    """(method, path) of `ENDPOINTS` in a Rust file (rustfmt may split a tuple over lines)."""
+    src = path.read_text()
     m = re.search(r"const\s+ENDPOINTS\s*:[^=]*=\s*&\[(.*?)\];", src, re.S)
-    assert m, f"no `const ENDPOINTS` list found in {HUB_API_RS}"
+    assert m, f"no `const ENDPOINTS` list found in {path}"
     pairs = re.findall(r'\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,?\s*\)', m.group(1))
-    assert len(pairs) >= 40, f"only {len(pairs)} endpoints parsed from {HUB_API_RS}: {pairs}"
+    return [(method, prefix + p) for method, p in pairs]
+
+
+def code_endpoints() -> set[tuple[str, str]]:
+    """The Hub-style API of hub_api.rs and the analytics API of dvp.rs (below its BASE)."""
+    base = re.search(r'const BASE: &str = "([^"]+)"', DVP_RS.read_text())
+    assert base, f"no `const BASE` found in {DVP_RS}"
+    pairs = endpoints_of(HUB_API_RS) + endpoints_of(DVP_RS, base.group(1))
+    assert len(pairs) >= 50, f"only {len(pairs)} endpoints parsed: {pairs}"
     assert len(pairs) == len(set(pairs)), "ENDPOINTS lists an endpoint twice"
     return set(pairs)
 

@@ -355,6 +355,24 @@ impl Db {
             .collect()
     }
 
+    /// The days in `[from_day, to_day)` on which a namespace has actions.
+    pub async fn active_days(
+        &self,
+        namespace: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<i64>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT day FROM pull_daily WHERE namespace = $1 AND day >= $2 AND day < $3 \
+             ORDER BY day",
+        )
+        .bind(namespace)
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     /// How many accounts and hashed addresses each group of kind `kind` has in a period's
     /// puller sets, by group key.
     pub async fn unique_counts(

@@ -299,6 +299,8 @@ pub struct Analytics {
     rx: Mutex<Option<mpsc::Receiver<RawPull>>>,
     enricher: Enricher,
     secret: HashSecret,
+    /// Signs the download links of exported reports.
+    download_key: Vec<u8>,
     counters: Counters,
     /// Wakes the writer when a batch is full.
     full: tokio::sync::Notify,
@@ -360,6 +362,8 @@ impl Analytics {
         let secret = db.named_secret("analytics-ip-hash", &fresh).await?;
         let secret = HashSecret::new(secret)
             .map_err(|e| HubError::Internal(format!("the analytics secret is unusable: {e}")))?;
+        let fresh: [u8; 32] = rand::random();
+        let download_key = db.named_secret("analytics-download-url", &fresh).await?;
         let (tx, rx) = if config.enabled {
             let (tx, rx) = mpsc::channel(config.queue.max(1));
             (Some(tx), Some(rx))
@@ -373,6 +377,7 @@ impl Analytics {
             rx: Mutex::new(rx),
             enricher,
             secret,
+            download_key,
             counters: Counters::default(),
             full: tokio::sync::Notify::new(),
             kicked: std::sync::atomic::AtomicBool::new(false),
@@ -795,34 +800,6 @@ impl Analytics {
         Ok(self.db.count_actions(namespace, from, to).await?)
     }
 
-    /// Image pulls raw data: one row per action, oldest first, handed to `row` page by
-    /// page (so an export of millions of actions never holds them all).
-    pub async fn raw_pulls(
-        &self,
-        namespace: &str,
-        period: &Period,
-        mut row: impl FnMut(RawPullRow) -> std::io::Result<()>,
-    ) -> Result<u64, HubError> {
-        let (from, to, _) = bounds(period);
-        let mut after = 0;
-        let mut n = 0;
-        loop {
-            let page = self
-                .db
-                .actions_page(namespace, from, to, after, RAW_PAGE)
-                .await?;
-            let Some((last, _)) = page.last() else {
-                return Ok(n);
-            };
-            after = *last;
-            for (_, a) in page {
-                row(raw_row(a))
-                    .map_err(|e| HubError::Internal(format!("writing the export: {e}")))?;
-                n += 1;
-            }
-        }
-    }
-
     /// Stores `plan.events` synthetic pull events (for benchmarks and demonstrations):
     /// clients with the user agents of docker, containerd, podman, skopeo, kubelet and curl
     /// pulling tags of `plan.repos` repositories by the sequences those clients send
@@ -911,10 +888,14 @@ impl Analytics {
     pub fn db(&self) -> &Db {
         &self.db
     }
+
+    pub(crate) fn download_key(&self) -> &[u8] {
+        &self.download_key
+    }
 }
 
 /// Actions read per page of a raw-data export.
-const RAW_PAGE: i64 = 10_000;
+pub(crate) const RAW_PAGE: i64 = 10_000;
 
 /// The repository's name without its namespace.
 pub(crate) fn short_name(repo: &str) -> &str {
@@ -922,7 +903,7 @@ pub(crate) fn short_name(repo: &str) -> &str {
 }
 
 /// An action as a row of the raw data export (the seeds' columns).
-fn raw_row(a: PullActionRow) -> RawPullRow {
+pub(crate) fn raw_row(a: PullActionRow) -> RawPullRow {
     let t = datetime(a.at_ms);
     let day = wharf_analytics::report::period::format_date(t.date());
     let reference = if a.tag.is_empty() {

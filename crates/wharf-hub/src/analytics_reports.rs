@@ -17,7 +17,7 @@ use wharf_analytics::report::rows::{
 use wharf_db::{ActionCounts, DailyKey, KEY_SEP, PullActionRow, Rollup, TallyBy, UniqueRow};
 
 use crate::HubError;
-use crate::analytics::{Analytics, bounds, datetime, short_name};
+use crate::analytics::{Analytics, RAW_PAGE, bounds, datetime, short_name};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -85,6 +85,7 @@ pub(crate) fn rollup(actions: &[PullActionRow]) -> Rollup {
                     who,
                 });
             };
+            add("ns", a.namespace.clone(), address.clone());
             add("repo", a.repo.clone(), address.clone());
             add("ref", key(&[&a.repo, reference]), address);
             add(
@@ -392,6 +393,232 @@ impl Analytics {
             .db()
             .remove_tracked_domain(namespace, &domain.to_ascii_lowercase())
             .await?)
+    }
+}
+
+/// The reports a namespace can export, by the name the command line and the API use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    Summary,
+    Trends,
+    Technographic,
+    TechnographicCompanies,
+    TrackedCompanies,
+    Raw,
+    RepositorySummary,
+    ReferenceSummary,
+}
+
+impl ReportKind {
+    pub const ALL: [Self; 8] = [
+        Self::Summary,
+        Self::Trends,
+        Self::Technographic,
+        Self::TechnographicCompanies,
+        Self::TrackedCompanies,
+        Self::Raw,
+        Self::RepositorySummary,
+        Self::ReferenceSummary,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Summary => "summary",
+            Self::Trends => "trends",
+            Self::Technographic => "technographic",
+            Self::TechnographicCompanies => "technographic-companies",
+            Self::TrackedCompanies => "tracked-companies",
+            Self::Raw => "raw",
+            Self::RepositorySummary => "repository-summary",
+            Self::ReferenceSummary => "reference-summary",
+        }
+    }
+
+    /// The report of that name; `repo-summary` is the DVP Data API's name for the
+    /// repository summary.
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name == "repo-summary" {
+            return Some(Self::RepositorySummary);
+        }
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// A piece of a report's CSV and how many rows it holds.
+#[derive(Debug)]
+pub struct ReportChunk {
+    pub bytes: Vec<u8>,
+    pub rows: u64,
+}
+
+/// One interval of the DVP Data API's pull counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullsInPeriod {
+    pub period: Period,
+    /// The full repository name; None for the namespace as a whole.
+    pub repo: Option<String>,
+    /// Pulls by tag and by digest (version checks are not downloads).
+    pub pulls: u64,
+    pub version_checks: u64,
+    /// Unique addresses, hashed with the period's key.
+    pub unique_ips: u64,
+}
+
+fn csv_chunk<R: wharf_analytics::report::Report>(rows: Vec<R>) -> Result<ReportChunk, HubError> {
+    let n = rows.len() as u64;
+    let bytes = wharf_analytics::report::write_csv(Vec::new(), rows)
+        .map_err(|e| HubError::Internal(format!("writing a report: {e}")))?;
+    Ok(ReportChunk { bytes, rows: n })
+}
+
+impl Analytics {
+    /// Writes a report of `namespace` for `period` as CSV into `tx`, a chunk at a time (the
+    /// raw data a page of actions at a time, so millions of rows never sit in memory).
+    /// Returns the number of rows; stops early, without error, if the receiver went away.
+    pub async fn stream_report(
+        &self,
+        namespace: &str,
+        kind: ReportKind,
+        period: &Period,
+        tx: tokio::sync::mpsc::Sender<ReportChunk>,
+    ) -> Result<u64, HubError> {
+        let chunk = match kind {
+            ReportKind::Summary => csv_chunk(self.summary(namespace, period).await?)?,
+            ReportKind::Trends => csv_chunk(self.trends(namespace, period).await?)?,
+            ReportKind::Technographic => csv_chunk(self.technographic(namespace, period).await?.0)?,
+            ReportKind::TechnographicCompanies => {
+                csv_chunk(self.technographic(namespace, period).await?.1)?
+            }
+            ReportKind::TrackedCompanies => {
+                csv_chunk(self.tracked_companies(namespace, period).await?)?
+            }
+            ReportKind::RepositorySummary => {
+                csv_chunk(self.repository_summary(namespace, period).await?)?
+            }
+            ReportKind::ReferenceSummary => {
+                csv_chunk(self.reference_summary(namespace, period).await?)?
+            }
+            ReportKind::Raw => return self.stream_raw(namespace, period, tx).await,
+        };
+        let rows = chunk.rows;
+        let _ = tx.send(chunk).await;
+        Ok(rows)
+    }
+
+    async fn stream_raw(
+        &self,
+        namespace: &str,
+        period: &Period,
+        tx: tokio::sync::mpsc::Sender<ReportChunk>,
+    ) -> Result<u64, HubError> {
+        let failed = |e: csv::Error| HubError::Internal(format!("writing a report: {e}"));
+        let mut header = csv::Writer::from_writer(Vec::new());
+        header
+            .write_record(wharf_analytics::report::columns::RAW_PULLS)
+            .map_err(failed)?;
+        let bytes = header
+            .into_inner()
+            .map_err(|e| HubError::Internal(format!("writing a report: {e}")))?;
+        if tx.send(ReportChunk { bytes, rows: 0 }).await.is_err() {
+            return Ok(0);
+        }
+        let (from, to, _) = bounds(period);
+        let mut after = 0;
+        let mut n = 0;
+        loop {
+            let page = self
+                .db()
+                .actions_page(namespace, from, to, after, RAW_PAGE)
+                .await?;
+            let Some((last, _)) = page.last() else {
+                return Ok(n);
+            };
+            after = *last;
+            let rows = page.len() as u64;
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(Vec::new());
+            for (_, a) in page {
+                w.serialize(crate::analytics::raw_row(a)).map_err(failed)?;
+            }
+            let bytes = w
+                .into_inner()
+                .map_err(|e| HubError::Internal(format!("writing a report: {e}")))?;
+            n += rows;
+            if tx.send(ReportChunk { bytes, rows }).await.is_err() {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// Pull counts of a namespace per period, for the namespace as a whole or per
+    /// repository (`by_repo`), restricted to `repos` (full names) when given.
+    pub async fn pulls_over(
+        &self,
+        namespace: &str,
+        periods: &[Period],
+        by_repo: bool,
+        repos: Option<&[String]>,
+    ) -> Result<Vec<PullsInPeriod>, HubError> {
+        let mut out = Vec::new();
+        for period in periods {
+            let name = period.name();
+            if by_repo {
+                let uniques = self.db().unique_counts(namespace, &name, "repo").await?;
+                for (k, c) in self.tally(namespace, period, TallyBy::Repository).await? {
+                    if repos.is_some_and(|r| !r.contains(&k[0])) {
+                        continue;
+                    }
+                    out.push(PullsInPeriod {
+                        period: *period,
+                        unique_ips: uniques.get(&k[0]).map_or(0, |u| u.addresses),
+                        repo: Some(k[0].clone()),
+                        pulls: c.pulls_by_tag + c.pulls_by_digest,
+                        version_checks: c.version_checks,
+                    });
+                }
+            } else {
+                let uniques = self.db().unique_counts(namespace, &name, "ns").await?;
+                let mut total = ActionCounts::default();
+                for (_, c) in self.tally(namespace, period, TallyBy::Repository).await? {
+                    total.pulls_by_tag += c.pulls_by_tag;
+                    total.pulls_by_digest += c.pulls_by_digest;
+                    total.version_checks += c.version_checks;
+                }
+                out.push(PullsInPeriod {
+                    period: *period,
+                    repo: None,
+                    pulls: total.pulls_by_tag + total.pulls_by_digest,
+                    version_checks: total.version_checks,
+                    unique_ips: uniques.get(namespace).map_or(0, |u| u.addresses),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The signature of a report download link: HMAC-SHA-256 over the path and the
+    /// expiry time (seconds since the epoch), with a key every node shares.
+    pub fn sign_download(&self, path: &str, expires: i64) -> String {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.download_key())
+            .expect("HMAC takes keys of any length");
+        mac.update(path.as_bytes());
+        mac.update(b"\n");
+        mac.update(expires.to_string().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether a download link's signature is right and it has not expired.
+    pub fn verify_download(&self, path: &str, expires: i64, signature: &str, now: i64) -> bool {
+        let expected = self.sign_download(path, expires);
+        expires >= now
+            && expected.len() == signature.len()
+            && expected
+                .bytes()
+                .zip(signature.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 }
 

@@ -6,6 +6,7 @@ mod access_tokens;
 mod accounts;
 pub mod analytics;
 mod analytics_reports;
+pub use analytics_reports::{PullsInPeriod, ReportChunk, ReportKind};
 pub mod content;
 mod limits;
 mod programs;

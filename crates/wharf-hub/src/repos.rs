@@ -737,6 +737,19 @@ impl Hub {
         Ok(())
     }
 
+    /// A user's own namespace and every organization they belong to, in any role.
+    pub async fn member_namespaces(&self, user: &User) -> Result<Vec<String>, HubError> {
+        let mut out = vec![user.name.clone()];
+        out.extend(
+            self.db
+                .orgs_of_user(user.id)
+                .await?
+                .into_iter()
+                .map(|(o, _)| o),
+        );
+        Ok(out)
+    }
+
     /// The namespaces a user may create repositories in: their own and their organizations'
     /// where they are owner or editor.
     pub async fn writable_namespaces(&self, user: &User) -> Result<Vec<String>, HubError> {

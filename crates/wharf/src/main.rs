@@ -62,8 +62,10 @@ enum AnalyticsCommand {
         /// The organization or user whose repositories the report covers.
         #[arg(long)]
         namespace: String,
-        #[arg(long, value_parser = ["summary", "trends", "raw", "repository-summary", "reference-summary"])]
-        report: String,
+        /// summary, trends, technographic, technographic-companies, tracked-companies, raw,
+        /// repository-summary or reference-summary.
+        #[arg(long, value_parser = report_kind)]
+        report: wharf_hub::ReportKind,
         /// An ISO week, e.g. 2026-W47.
         #[arg(long, conflicts_with = "month", required_unless_present = "month")]
         week: Option<String>,
@@ -542,6 +544,16 @@ async fn org(cmd: OrgCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn report_kind(name: &str) -> Result<wharf_hub::ReportKind, String> {
+    wharf_hub::ReportKind::from_name(name).ok_or_else(|| {
+        let names: Vec<_> = wharf_hub::ReportKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect();
+        format!("unknown report {name:?}; one of {}", names.join(", "))
+    })
+}
+
 fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
@@ -556,7 +568,7 @@ fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
 }
 
 async fn analytics(cmd: AnalyticsCommand) -> anyhow::Result<()> {
-    use wharf_analytics::report::{Granularity, Period, write_csv};
+    use wharf_analytics::report::{Granularity, Period};
     match cmd {
         AnalyticsCommand::Export {
             namespace,
@@ -595,56 +607,35 @@ async fn analytics(cmd: AnalyticsCommand) -> anyhow::Result<()> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let rows = match report.as_str() {
-                "raw" => {
-                    let total = a.count_actions(&namespace, &period).await?;
-                    let bar = progress_bar(total, "raw pulls");
-                    let mut w = csv::WriterBuilder::new()
-                        .has_headers(false)
-                        .from_writer(sink);
-                    w.write_record(wharf_analytics::report::columns::RAW_PULLS)?;
-                    let n = a
-                        .raw_pulls(&namespace, &period, |row| {
-                            bar.inc(1);
-                            w.serialize(row).map_err(std::io::Error::other)
-                        })
-                        .await?;
-                    w.flush()?;
-                    bar.finish_and_clear();
-                    n
-                }
-                kind => {
-                    let bar = progress_bar(1, kind);
-                    let n = match kind {
-                        "summary" => {
-                            let rows = a.summary(&namespace, &period).await?;
-                            write_csv(sink, rows.iter().cloned())?;
-                            rows.len()
-                        }
-                        "trends" => {
-                            let rows = a.trends(&namespace, &period).await?;
-                            write_csv(sink, rows.iter().cloned())?;
-                            rows.len()
-                        }
-                        "repository-summary" => {
-                            let rows = a.repository_summary(&namespace, &period).await?;
-                            write_csv(sink, rows.iter().cloned())?;
-                            rows.len()
-                        }
-                        _ => {
-                            let rows = a.reference_summary(&namespace, &period).await?;
-                            write_csv(sink, rows.iter().cloned())?;
-                            rows.len()
-                        }
-                    };
-                    bar.inc(1);
-                    bar.finish_and_clear();
-                    n as u64
-                }
+            let total = if report == wharf_hub::ReportKind::Raw {
+                a.count_actions(&namespace, &period).await?
+            } else {
+                1
             };
+            let bar = progress_bar(total, report.name());
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<wharf_hub::ReportChunk>(4);
+            let write = async move {
+                let mut sink = sink;
+                while let Some(chunk) = rx.recv().await {
+                    sink.write_all(&chunk.bytes)?;
+                    bar.inc(if report == wharf_hub::ReportKind::Raw {
+                        chunk.rows
+                    } else {
+                        1
+                    });
+                }
+                sink.flush()?;
+                bar.finish_and_clear();
+                Ok::<_, std::io::Error>(())
+            };
+            let (rows, written) =
+                tokio::join!(a.stream_report(&namespace, report, &period, tx), write);
+            let rows = rows?;
+            written.map_err(|e| anyhow::anyhow!("writing the report: {e}"))?;
             state.registry.db().close().await;
             eprintln!(
-                "{report} report of {namespace} for {}: {rows} rows",
+                "{} report of {namespace} for {}: {rows} rows",
+                report.name(),
                 period.name()
             );
         }

@@ -752,11 +752,38 @@ const API_MATRIX: &[(&str, &str, [Api; 8])] = &[
     ("GET", "/v2/repositories/{ns}/{repo}/tags", API_PUBLIC_READ),
     ("GET", "/v2/repositories/{ns}/{repo}/tags/{tag}", API_PUBLIC_READ),
     ("DELETE", "/v2/repositories/{ns}/{repo}/tags/{tag}", API_ORG_OWNER),
+    ("GET", "/api/publisher/analytics/v1/namespaces", API_SIGNED_IN),
+    ("GET", "/api/publisher/analytics/v1/namespaces/{ns}", API_ORG_READ),
+    ("GET", "/api/publisher/analytics/v1/namespaces/{ns}/pulls", API_ORG_READ),
+    ("GET", "/api/publisher/analytics/v1/namespaces/{ns}/repos/{repo}/pulls", API_ORG_READ),
+    ("GET", "/api/publisher/analytics/v1/repos/pulls", API_ORG_READ),
+    ("GET", "/api/publisher/analytics/v1/namespaces/{ns}/pulls/exports/years", API_ORG_READ),
+    ("GET", "/api/publisher/analytics/v1/namespaces/{ns}/pulls/exports/years/{year}/{timespantype}", API_ORG_READ),
+    ("GET", "/api/publisher/analytics/v1/namespaces/{ns}/pulls/exports/years/{year}/{timespantype}/{timespan}", API_ORG_READ),
+    ("GET", "/api/publisher/analytics/v1/namespaces/{ns}/pulls/exports/years/{year}/{timespantype}/{timespan}/{dataview}", API_ORG_READ),
+    ("GET", "/api/publisher/analytics/v1/downloads/{ns}/{period}/{dataview}", API_LINK_ONLY),
 ];
+
+/// Signed download links: without a valid signature nobody gets in, whatever they send.
+const API_LINK_ONLY: [Api; 8] = [Api::Forbidden; 8];
+
+/// Every JSON API endpoint: the Hub-style API and the analytics (DVP) API.
+fn api_endpoints() -> Vec<(&'static str, String)> {
+    super::hub_api::ENDPOINTS
+        .iter()
+        .map(|(m, p)| (*m, (*p).to_owned()))
+        .chain(
+            super::dvp::ENDPOINTS
+                .iter()
+                .map(|(m, p)| (*m, format!("{}{p}", super::dvp::BASE))),
+        )
+        .collect()
+}
 
 #[test]
 fn every_api_endpoint_has_a_row() {
-    for (method, path) in super::hub_api::ENDPOINTS {
+    let endpoints = api_endpoints();
+    for (method, path) in &endpoints {
         let rows = API_MATRIX
             .iter()
             .filter(|(m, p, _)| m == method && p == path)
@@ -766,7 +793,7 @@ fn every_api_endpoint_has_a_row() {
             "the API matrix needs exactly one row for {method} {path}"
         );
     }
-    assert_eq!(API_MATRIX.len(), super::hub_api::ENDPOINTS.len());
+    assert_eq!(API_MATRIX.len(), endpoints.len());
 }
 
 #[tokio::test]
@@ -859,7 +886,17 @@ async fn every_api_endpoint_answers_every_caller_as_the_matrix_says() {
             .replace("{tag}", "v1")
             .replace("{digest}", &manifest)
             .replace("{kind}", "range")
-            .replace("{subject}", "10.0.0.0%2F8");
+            .replace("{subject}", "10.0.0.0%2F8")
+            .replace("{year}", "2020")
+            .replace("{timespantype}", "weeks")
+            .replace("{timespan}", "10")
+            .replace("{dataview}", "summary")
+            .replace("{period}", "2020-W10");
+        let path = if path.ends_with("/repos/pulls") {
+            format!("{path}?repos=acme/app")
+        } else {
+            path
+        };
         let body = if *method == "PATCH" { "{}" } else { "" };
         for (i, cred) in creds.iter().enumerate() {
             if *method == "DELETE" {

@@ -1,6 +1,7 @@
 //! HTTP: the router, the registry API and the mapping of errors to responses.
 
 mod auth;
+mod dvp;
 mod endpoint;
 mod error;
 mod hub_api;
@@ -116,6 +117,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/token", get(token::token).post(token::token))
         .route("/v1/search", get(hub_repos::v1_search))
         .route("/metrics", get(metrics))
+        .route(&format!("{}/{{*rest}}", dvp::BASE), any(dvp::dispatch))
         .route("/v2", any(registry::dispatch))
         .route("/v2/", any(registry::dispatch))
         .route("/v2/{*rest}", any(registry::dispatch))
