@@ -9,6 +9,7 @@
 
 mod accounts;
 mod analytics;
+mod analytics_series;
 mod blobs;
 mod group_commit;
 mod hub;
@@ -27,6 +28,7 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Connection as _, Executo
 
 pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPermission, UserRow};
 pub use analytics::{ActionTally, PullActionRow, TallyBy};
+pub use analytics_series::{AnalyticsNamespaceRow, SeriesTally};
 pub use hub::{
     ApplicationRow, ChildRow, NewApplication, PullCount, RepoOrder, RepoPatch, RepoRow,
     SearchQuery, TagOrder, TagRow, Viewer,

@@ -1059,7 +1059,7 @@ fn short_name(repo: &str) -> &str {
 }
 
 /// An action as a row of the raw data export (the seeds' columns).
-fn raw_row(a: PullActionRow) -> RawPullRow {
+pub(crate) fn raw_row(a: PullActionRow) -> RawPullRow {
     let t = datetime(a.at_ms);
     let day = wharf_analytics::report::period::format_date(t.date());
     let reference = if a.tag.is_empty() {
