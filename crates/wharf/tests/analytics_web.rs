@@ -324,6 +324,10 @@ async fn bad_parameters_get_a_400_page_naming_the_value() {
         ("/orgs/acme/analytics?months=5".to_owned(), "5"),
         ("/orgs/acme/analytics?months=%ff".to_owned(), "months"),
         ("/orgs/acme/analytics?repo=..%2Fx".to_owned(), "../x"),
+        (
+            "/orgs/acme/analytics?repo=%3Cscript%3E".to_owned(),
+            "<script>",
+        ),
         (format!("/orgs/acme/analytics?{too_many}"), "at most 50"),
         (
             "/orgs/acme/analytics/reports/bogus.csv?month=2020-01".to_owned(),
@@ -361,6 +365,7 @@ async fn bad_parameters_get_a_400_page_naming_the_value() {
         let r = get_as(&app, Some(&mia), &uri).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", text(&r));
         let html = text(&r);
+        assert!(!html.contains("<script>"), "{uri}: not escaped");
         let msg: String = select(&html, "main")[0].text().collect();
         let msg = msg.replace("&quot;", "\"");
         assert!(msg.contains(named), "{uri}: {msg}");

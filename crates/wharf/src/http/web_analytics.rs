@@ -181,17 +181,23 @@ fn coord(v: f64) -> String {
     format!("{v:.1}")
 }
 
-/// A round top for the y axis: 1, 2 or 5 times a power of ten, at least `max`.
-fn nice_top(max: u64) -> u64 {
-    let mut step = 1u64;
+/// A round step for the y axis's four intervals (1, 2, 5, then 10, 20, 25, 50 times a power
+/// of ten), so that four steps reach at least `max` and every label is a whole number.
+fn nice_step(max: u64) -> u64 {
+    for step in [1, 2, 5] {
+        if step * 4 >= max {
+            return step;
+        }
+    }
+    let mut p = 1u64;
     loop {
-        for m in [1, 2, 5] {
-            let top = step.saturating_mul(m);
-            if top >= max.max(4) {
-                return top;
+        for m in [10u64, 20, 25, 50] {
+            let step = m.saturating_mul(p);
+            if step.saturating_mul(4) >= max || step == u64::MAX {
+                return step;
             }
         }
-        step = step.saturating_mul(10);
+        p = p.saturating_mul(10);
     }
 }
 
@@ -215,7 +221,8 @@ fn chart(periods: &[Period], repos: &[String], points: &[SeriesPoint]) -> Chart 
             LEFT + plot_w * i as f64 / (n - 1) as f64
         }
     };
-    let top = nice_top(points.iter().map(|p| p.pulls).max().unwrap_or(0));
+    let step = nice_step(points.iter().map(|p| p.pulls).max().unwrap_or(0));
+    let top = step.saturating_mul(4);
     let y_of = |v: u64| TOP + plot_h - plot_h * v as f64 / top as f64;
     let lines = repos
         .iter()
@@ -264,7 +271,7 @@ fn chart(periods: &[Period], repos: &[String], points: &[SeriesPoint]) -> Chart 
             text: p.name(),
         })
         .collect();
-    let ticks: Vec<u64> = (0..=4).map(|k| top * k / 4).collect();
+    let ticks: Vec<u64> = (0..=4).map(|k| step.saturating_mul(k)).collect();
     Chart {
         lines,
         x_labels,
@@ -682,5 +689,58 @@ pub(crate) async fn admin_analytics_post(State(state): State<AppState>, req: Req
     match result {
         Ok(()) => see_other(&format!("/admin?done={}", q(&done))),
         Err(e) => hub_error(&state, &ctx, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn y_axis_steps_are_round_and_reach_the_maximum() {
+        for (max, step) in [
+            (0, 1),
+            (3, 1),
+            (4, 1),
+            (5, 2),
+            (8, 2),
+            (9, 5),
+            (21, 10),
+            (100, 25),
+            (101, 50),
+            (1_000_000, 250_000),
+            (1_000_001, 500_000),
+            (u64::MAX, u64::MAX / 4 + 1),
+        ] {
+            let got = nice_step(max);
+            assert!(got.saturating_mul(4) >= max, "{max}");
+            if max < u64::MAX {
+                assert_eq!(got, step, "{max}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_view_is_read_from_and_written_to_the_query() {
+        let v = View::parse(
+            "acme",
+            "granularity=monthly&months=12&repo=app&repo=web&repo=app",
+        )
+        .unwrap();
+        assert_eq!(v.granularity, Granularity::Monthly);
+        assert_eq!(
+            (v.months, v.repos.clone()),
+            (12, vec!["app".to_owned(), "web".to_owned()])
+        );
+        assert_eq!(v.query(), "granularity=monthly&months=12&repo=app&repo=web");
+        assert_eq!(
+            View::parse("acme", "").unwrap().query(),
+            "granularity=weekly&months=3"
+        );
+        assert!(
+            View::parse("acme", "repo=a%22%3Cb")
+                .unwrap_err()
+                .contains(r#"repo "a\"<b""#)
+        );
     }
 }
