@@ -66,7 +66,7 @@ impl Db {
             format!(" AND repo IN ({list})")
         };
         let sql = format!(
-            "SELECT bucket, repo, \
+            "SELECT CAST(bucket AS BIGINT), repo, \
              CAST(SUM(CASE WHEN action = 'pull_by_tag' THEN 1 ELSE 0 END) AS BIGINT), \
              CAST(SUM(CASE WHEN action = 'pull_by_digest' THEN 1 ELSE 0 END) AS BIGINT), \
              CAST(SUM(CASE WHEN action = 'version_check' THEN 1 ELSE 0 END) AS BIGINT), \
@@ -100,11 +100,12 @@ impl Db {
 
     /// Whether an administrator gave the namespace analytics.
     pub async fn analytics_enabled(&self, namespace: &str) -> Result<bool, DbError> {
-        let row: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM namespace_analytics WHERE namespace = $1")
-                .bind(namespace)
-                .fetch_optional(&self.read)
-                .await?;
+        let row: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(1 AS BIGINT) FROM namespace_analytics WHERE namespace = $1",
+        )
+        .bind(namespace)
+        .fetch_optional(&self.read)
+        .await?;
         Ok(row.is_some())
     }
 
