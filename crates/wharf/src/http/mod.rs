@@ -1,5 +1,6 @@
 //! HTTP: the router, the registry API and the mapping of errors to responses.
 
+mod analytics_chart;
 mod auth;
 mod endpoint;
 mod error;

@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use wharf_analytics::report::rows::{RawPullRow, Report};
 use wharf_analytics::report::{Granularity, Period, write_csv};
-use wharf_hub::{AnalyticsAccess, HubError, MAX_SERIES_REPOS, SERIES_MONTHS, SeriesPoint};
+use wharf_hub::{AnalyticsAccess, HubError, MAX_SERIES_REPOS, SERIES_MONTHS};
 use wharf_oci::RepoName;
 
+use super::analytics_chart::{Chart, Dot, HEIGHT, LEFT, WIDTH, chart, coord, period_dates};
 use super::web::checked_form_limited;
 use super::web_hub::{Ctx, hub_error, message, plain_name, q, see_other, value};
 use crate::app::AppState;
@@ -127,165 +128,6 @@ async fn access(state: &AppState, ctx: &Ctx, ns: &str) -> Result<AnalyticsAccess
         Ok(a) => Ok(a),
         Err(HubError::NotFound(_)) => Err(missing()),
         Err(e) => Err(hub_error(state, ctx, e)),
-    }
-}
-
-// ---- the chart ----
-
-const WIDTH: f64 = 760.0;
-const HEIGHT: f64 = 300.0;
-const LEFT: f64 = 56.0;
-const RIGHT: f64 = 16.0;
-const TOP: f64 = 14.0;
-const BOTTOM: f64 = 44.0;
-/// Line colours, told apart also by the legend and the table.
-const COLOURS: [&str; 8] = [
-    "#0b5cad", "#c2410c", "#067647", "#7e22ce", "#b42318", "#0e7490", "#a16207", "#4b5563",
-];
-
-struct Dot {
-    x: String,
-    y: String,
-    period: String,
-    dates: String,
-    repo: String,
-    pulls: u64,
-    version_checks: u64,
-    unique_ips: u64,
-}
-
-struct Line {
-    repo: String,
-    colour: &'static str,
-    points: String,
-    dots: Vec<Dot>,
-}
-
-struct Label {
-    x: String,
-    y: String,
-    text: String,
-}
-
-struct Chart {
-    lines: Vec<Line>,
-    x_labels: Vec<Label>,
-    y_labels: Vec<Label>,
-    /// Horizontal grid lines' y.
-    grid: Vec<String>,
-    axis_y: String,
-    axis_x_end: String,
-}
-
-fn coord(v: f64) -> String {
-    format!("{v:.1}")
-}
-
-/// A round step for the y axis's four intervals (1, 2, 5, then 10, 20, 25, 50 times a power
-/// of ten), so that four steps reach at least `max` and every label is a whole number.
-fn nice_step(max: u64) -> u64 {
-    for step in [1, 2, 5] {
-        if step * 4 >= max {
-            return step;
-        }
-    }
-    let mut p = 1u64;
-    loop {
-        for m in [10u64, 20, 25, 50] {
-            let step = m.saturating_mul(p);
-            if step.saturating_mul(4) >= max || step == u64::MAX {
-                return step;
-            }
-        }
-        p = p.saturating_mul(10);
-    }
-}
-
-fn period_dates(p: &Period) -> String {
-    use wharf_analytics::report::period::format_date;
-    format!(
-        "{} to {}",
-        format_date(p.start()),
-        format_date(p.last_day())
-    )
-}
-
-fn chart(periods: &[Period], repos: &[String], points: &[SeriesPoint]) -> Chart {
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let n = periods.len().max(1);
-    let x_of = |i: usize| {
-        if n == 1 {
-            LEFT + plot_w / 2.0
-        } else {
-            LEFT + plot_w * i as f64 / (n - 1) as f64
-        }
-    };
-    let step = nice_step(points.iter().map(|p| p.pulls).max().unwrap_or(0));
-    let top = step.saturating_mul(4);
-    let y_of = |v: u64| TOP + plot_h - plot_h * v as f64 / top as f64;
-    let lines = repos
-        .iter()
-        .enumerate()
-        .map(|(ri, repo)| {
-            let dots: Vec<Dot> = periods
-                .iter()
-                .enumerate()
-                .filter_map(|(i, period)| {
-                    let p = points
-                        .iter()
-                        .find(|p| p.period == *period && p.repo == *repo)?;
-                    Some(Dot {
-                        x: coord(x_of(i)),
-                        y: coord(y_of(p.pulls)),
-                        period: period.name(),
-                        dates: period_dates(period),
-                        repo: repo.clone(),
-                        pulls: p.pulls,
-                        version_checks: p.version_checks,
-                        unique_ips: p.unique_ips,
-                    })
-                })
-                .collect();
-            Line {
-                repo: repo.clone(),
-                colour: COLOURS[ri % COLOURS.len()],
-                points: dots
-                    .iter()
-                    .map(|d| format!("{},{}", d.x, d.y))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                dots,
-            }
-        })
-        .collect();
-    // At most about 13 labels along the bottom.
-    let every = n.div_ceil(13);
-    let x_labels = periods
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i % every == 0 || *i == n - 1)
-        .map(|(i, p)| Label {
-            x: coord(x_of(i)),
-            y: coord(HEIGHT - BOTTOM + 18.0),
-            text: p.name(),
-        })
-        .collect();
-    let ticks: Vec<u64> = (0..=4).map(|k| step.saturating_mul(k)).collect();
-    Chart {
-        lines,
-        x_labels,
-        y_labels: ticks
-            .iter()
-            .map(|v| Label {
-                x: coord(LEFT - 8.0),
-                y: coord(y_of(*v) + 4.0),
-                text: v.to_string(),
-            })
-            .collect(),
-        grid: ticks.iter().map(|v| coord(y_of(*v))).collect(),
-        axis_y: coord(HEIGHT - BOTTOM),
-        axis_x_end: coord(WIDTH - RIGHT),
     }
 }
 
@@ -695,30 +537,6 @@ pub(crate) async fn admin_analytics_post(State(state): State<AppState>, req: Req
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn y_axis_steps_are_round_and_reach_the_maximum() {
-        for (max, step) in [
-            (0, 1),
-            (3, 1),
-            (4, 1),
-            (5, 2),
-            (8, 2),
-            (9, 5),
-            (21, 10),
-            (100, 25),
-            (101, 50),
-            (1_000_000, 250_000),
-            (1_000_001, 500_000),
-            (u64::MAX, u64::MAX / 4 + 1),
-        ] {
-            let got = nice_step(max);
-            assert!(got.saturating_mul(4) >= max, "{max}");
-            if max < u64::MAX {
-                assert_eq!(got, step, "{max}");
-            }
-        }
-    }
 
     #[test]
     fn the_view_is_read_from_and_written_to_the_query() {
