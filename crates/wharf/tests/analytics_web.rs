@@ -524,4 +524,42 @@ async fn administrators_switch_analytics_per_namespace_through_the_api() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let html = text(&get_as(&app, Some(&mia), "/orgs/acme/analytics").await);
     assert_eq!(select(&html, "#analytics-disabled").len(), 1);
+
+    // The same switch on the administration page, each enabled namespace with its button.
+    enable(&app, "acme").await;
+    let boss_cookie = cookie(&app, "boss").await;
+    let admin = text(&get_as(&app, Some(&boss_cookie), "/admin").await);
+    let button = select(
+        &admin,
+        "#analytics-namespaces li[data-namespace='acme'] form button[value=disable]",
+    );
+    assert_eq!(button.len(), 1);
+    let r = app
+        .req(
+            Method::POST,
+            "/admin/analytics",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", boss_cookie.as_str()),
+            ],
+            format!("csrf={CSRF}&namespace=acme&analytics=disable"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let html = text(&get_as(&app, Some(&mia), "/orgs/acme/analytics").await);
+    assert_eq!(select(&html, "#analytics-disabled").len(), 1);
+    // Not an administrator: refused.
+    let alice = cookie(&app, "alice").await;
+    let r = app
+        .req(
+            Method::POST,
+            "/admin/analytics",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", alice.as_str()),
+            ],
+            format!("csrf={CSRF}&namespace=acme&analytics=enable"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
