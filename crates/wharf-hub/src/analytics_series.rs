@@ -196,3 +196,114 @@ mod tests {
         assert!(series_periods(date!(2026 - 11 - 18), Granularity::Monthly, 4).is_err());
     }
 }
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+    use crate::analytics::AnalyticsConfig;
+    use time::macros::{date, datetime};
+    use wharf_db::{Db, PullActionRow};
+
+    #[tokio::test]
+    async fn actions_count_in_their_own_week_and_month_at_the_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite(&dir.path().join("wharf.db")).await.unwrap();
+        let a = Analytics::open(db.clone(), AnalyticsConfig::default())
+            .await
+            .unwrap();
+        let action = |at: time::PrimitiveDateTime, ns: &str, repo: &str, action: &str, ip: u8| {
+            PullActionRow {
+                at_ms: (at.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+                namespace: ns.into(),
+                repo: format!("{ns}/{repo}"),
+                action: action.into(),
+                ip_week: vec![ip],
+                ip_month: vec![ip],
+                ..PullActionRow::default()
+            }
+        };
+        let rows = [
+            // The last millisecond of Sunday (week 46) and the first of Monday (week 47).
+            action(
+                datetime!(2026-11-15 23:59:59.999),
+                "acme",
+                "app",
+                "pull_by_tag",
+                1,
+            ),
+            action(
+                datetime!(2026-11-16 00:00),
+                "acme",
+                "app",
+                "pull_by_digest",
+                2,
+            ),
+            action(
+                datetime!(2026-11-16 01:00),
+                "acme",
+                "app",
+                "version_check",
+                2,
+            ),
+            // The last minute of October.
+            action(datetime!(2026-10-31 23:59), "acme", "web", "pull_by_tag", 3),
+            // Another namespace: never counted; the week after the weekly range (still in
+            // November).
+            action(
+                datetime!(2026-11-17 12:00),
+                "other",
+                "app",
+                "pull_by_tag",
+                4,
+            ),
+            action(datetime!(2026-11-23 00:00), "acme", "app", "pull_by_tag", 5),
+        ];
+        assert!(db.commit_actions(None, 1, &rows).await.unwrap());
+        let today = date!(2026 - 11 - 18);
+        let weekly = a
+            .pull_series_on(today, "acme", Granularity::Weekly, 3, &[])
+            .await
+            .unwrap();
+        let at = |points: &[SeriesPoint], period: &str, repo: &str| {
+            points
+                .iter()
+                .find(|p| p.period.name() == period && p.repo == repo)
+                .map(|p| (p.pulls, p.version_checks, p.unique_ips))
+                .unwrap_or_else(|| panic!("no {period} {repo}"))
+        };
+        assert_eq!(at(&weekly, "2026-W47", "app"), (1, 1, 1));
+        assert_eq!(at(&weekly, "2026-W46", "app"), (1, 0, 1));
+        assert_eq!(at(&weekly, "2026-W44", "web"), (1, 0, 1));
+        assert_eq!(at(&weekly, "2026-W45", "web"), (0, 0, 0));
+        assert_eq!(weekly.iter().map(|p| p.pulls).sum::<u64>(), 3);
+        assert_eq!(weekly.last().unwrap().period.name(), "2026-W47");
+
+        let monthly = a
+            .pull_series_on(today, "acme", Granularity::Monthly, 3, &[])
+            .await
+            .unwrap();
+        assert_eq!(monthly.len(), 6, "3 months × 2 repositories");
+        assert_eq!(at(&monthly, "2026-11", "app"), (3, 1, 3));
+        assert_eq!(at(&monthly, "2026-10", "web"), (1, 0, 1));
+        assert_eq!(at(&monthly, "2026-09", "app"), (0, 0, 0));
+
+        let web_only = a
+            .pull_series_on(today, "acme", Granularity::Monthly, 6, &["web".into()])
+            .await
+            .unwrap();
+        assert_eq!(web_only.len(), 6);
+        assert!(web_only.iter().all(|p| p.repo == "web"));
+
+        let too_many: Vec<String> = (0..=MAX_SERIES_REPOS).map(|i| format!("r{i}")).collect();
+        assert!(matches!(
+            a.pull_series_on(today, "acme", Granularity::Weekly, 3, &too_many)
+                .await,
+            Err(HubError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            a.pull_series_on(today, "acme", Granularity::Weekly, 2, &[])
+                .await,
+            Err(HubError::InvalidInput(_))
+        ));
+    }
+}
