@@ -1165,8 +1165,11 @@ pub(crate) async fn namespace(
         Err(e) => return hub_error(&state, &ctx, e),
     };
     let (mut members, mut teams, mut storage, mut is_owner) = (Vec::new(), Vec::new(), None, false);
+    // Members (the user themself, administrators) may open the Analytics page.
+    let mut analytics = false;
     if let Some(u) = &ctx.user {
         let inside = u.is_admin || u.name == ns || hub.is_org_member(&ns, u).await.unwrap_or(false);
+        analytics = inside;
         if inside {
             storage = hub.namespace_storage(&ns).await.ok().map(human_size);
         }
@@ -1180,7 +1183,6 @@ pub(crate) async fn namespace(
             is_owner = hub.org_owner(u, &ns).await.unwrap_or(false);
         }
     }
-    let analytics = hub.analytics_access(ctx.user.as_ref(), &ns).await.is_ok();
     let link = |p: u32| format!("/u/{ns}?page={p}");
     let html = NamespacePage {
         user: ctx.name(),
