@@ -141,7 +141,8 @@ pub(super) fn chart(periods: &[Period], repos: &[String], points: &[SeriesPoint]
     let x_labels = periods
         .iter()
         .enumerate()
-        .filter(|(i, _)| i % every == 0 || *i == n - 1)
+        // The last period always; a regular one only when it does not crowd the last.
+        .filter(|(i, _)| *i == n - 1 || (i % every == 0 && n - 1 - i >= every.div_ceil(2)))
         .map(|(i, p)| Label {
             x: coord(x_of(i)),
             y: coord(HEIGHT - BOTTOM + 18.0),
@@ -191,6 +192,45 @@ mod tests {
             if max < u64::MAX {
                 assert_eq!(got, step, "{max}");
             }
+        }
+    }
+
+    #[test]
+    fn period_labels_are_spaced_and_end_with_the_current_period() {
+        use wharf_analytics::report::Granularity;
+        let today = time::macros::date!(2026 - 11 - 18);
+        for (g, months) in [
+            (Granularity::Weekly, 12),
+            (Granularity::Weekly, 3),
+            (Granularity::Monthly, 6),
+        ] {
+            let periods = wharf_hub::series_periods(today, g, months).unwrap();
+            let zeros: Vec<SeriesPoint> = periods
+                .iter()
+                .map(|p| SeriesPoint {
+                    period: *p,
+                    repo: "app".into(),
+                    pulls: 0,
+                    pulls_by_tag: 0,
+                    pulls_by_digest: 0,
+                    version_checks: 0,
+                    unique_ips: 0,
+                })
+                .collect();
+            let c = chart(&periods, &["app".to_owned()], &zeros);
+            assert!(c.x_labels.len() <= 14, "{}", c.x_labels.len());
+            assert_eq!(
+                c.x_labels.last().unwrap().text,
+                periods.last().unwrap().name()
+            );
+            let xs: Vec<f64> = c.x_labels.iter().map(|l| l.x.parse().unwrap()).collect();
+            assert!(
+                xs.windows(2).all(|w| w[1] - w[0] >= 40.0),
+                "{g:?} {months}: {xs:?}"
+            );
+            // No pulls: every point on the axis, none above it.
+            assert_eq!(c.lines[0].dots.len(), periods.len());
+            assert!(c.lines[0].dots.iter().all(|d| d.y == c.axis_y));
         }
     }
 }
