@@ -644,6 +644,20 @@ def test_live_answers_match_the_spec(hub_wharf):
     api.call("DELETE", RLD, path={"kind": "range", "subject": "10.0.0.0/8"}, token=boss, expect=404)
     api.call("DELETE", RLD, path={"kind": "planet", "subject": "mars"}, token=boss, expect=400)
 
+    # ---- which namespaces have analytics (administrators)
+    AN, AND = "/v2/admin/analytics/namespaces", "/v2/admin/analytics/namespaces/{namespace}"
+    api.call("GET", AN, expect=401)
+    api.call("GET", AN, token=alice, expect=403)
+    api.call("PUT", AND, path={"namespace": "acme"}, token=alice, expect=403)
+    assert api.call("PUT", AND, path={"namespace": "acme"}, token=boss, expect=200).json()["enabled_by_admin"] is True
+    api.call("PUT", AND, path={"namespace": "nobody-here"}, token=boss, expect=404)
+    listed = api.call("GET", AN, token=boss, params={"page_size": 1}, expect=200).json()
+    assert listed["results"][0]["namespace"] == "acme" and listed["results"][0]["enabled_by"] == "boss"
+    api.call("GET", AN, token=boss, params={"page_size": 1000}, expect=400)
+    api.call("DELETE", AND, path={"namespace": "acme"}, token=alice, expect=403)
+    api.call("DELETE", AND, path={"namespace": "acme"}, token=boss, expect=204)
+    api.call("DELETE", AND, path={"namespace": "acme"}, token=boss, expect=404)
+
     # ---- privacy changes (another node may keep an access decision for up to 2 s)
     api.call("PATCH", RR, path={"ns": "acme", "repo": "web"}, token=alice, json_body={"is_private": True}, expect=200)
     if SCALE:

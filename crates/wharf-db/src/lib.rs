@@ -9,6 +9,7 @@
 
 mod accounts;
 mod analytics;
+mod analytics_series;
 mod blobs;
 mod group_commit;
 mod hub;
@@ -29,6 +30,7 @@ pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPerm
 pub use analytics::{
     ActionCounts, DailyKey, KEY_SEP, PullActionRow, Rollup, TallyBy, UniqueCount, UniqueRow,
 };
+pub use analytics_series::{AnalyticsNamespaceRow, SeriesTally};
 pub use hub::{
     ApplicationRow, ChildRow, NewApplication, PullCount, RepoOrder, RepoPatch, RepoRow,
     SearchQuery, TagOrder, TagRow, Viewer,

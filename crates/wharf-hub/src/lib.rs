@@ -7,6 +7,8 @@ mod accounts;
 pub mod analytics;
 mod analytics_reports;
 pub use analytics_reports::{PullsInPeriod, ReportChunk, ReportKind};
+mod analytics_access;
+mod analytics_series;
 pub mod content;
 mod limits;
 mod programs;
@@ -22,13 +24,16 @@ use wharf_db::Db;
 pub use access::{Actions, DECISION_TTL, Principal, User};
 pub use access_tokens::{NewAccessToken, TOKEN_PREFIX, TOKEN_SCOPES, scope_cap};
 pub use accounts::validate_account_name;
+pub use analytics_access::{AnalyticsAccess, MAX_SERIES_REPOS};
+pub use analytics_series::{SERIES_MONTHS, SeriesPoint, series_periods};
 pub use limits::{Limit, LimitConfig, PullPolicy, Quota, RULE_KINDS};
 pub use programs::{Decision, PublisherProfile};
 pub use repos::{Badge, PlatformView, RepoView, TagView, Transfer};
 pub use throttle::{ACCOUNT_FAILURES, ADDRESS_FAILURES, WINDOW as THROTTLE_WINDOW};
 pub use tokens::{Grant, IssuedToken, TokenClaims};
 pub use wharf_db::{
-    ApplicationRow, OrgRole, RateRuleRow, RepoOrder, RepoPatch, RepoPermission, TagOrder,
+    AnalyticsNamespaceRow, ApplicationRow, OrgRole, RateRuleRow, RepoOrder, RepoPatch,
+    RepoPermission, TagOrder,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -724,6 +724,9 @@ const API_MATRIX: &[(&str, &str, [Api; 8])] = &[
     ("POST", "/v2/orgs/{org}/programs", API_ORG_OWNER_HIDDEN),
     ("GET", "/v2/admin/program-applications", API_ADMIN_ONLY),
     ("POST", "/v2/admin/program-applications/{id}", API_ADMIN_ONLY),
+    ("GET", "/v2/admin/analytics/namespaces", API_ADMIN_ONLY),
+    ("PUT", "/v2/admin/analytics/namespaces/{namespace}", API_ADMIN_ONLY),
+    ("DELETE", "/v2/admin/analytics/namespaces/{namespace}", API_ADMIN_ONLY),
     ("GET", "/v2/admin/rate-limits", API_ADMIN_ONLY),
     ("POST", "/v2/admin/rate-limits", API_ADMIN_ONLY),
     ("DELETE", "/v2/admin/rate-limits/{kind}/{subject}", API_ADMIN_ONLY),
@@ -877,6 +880,7 @@ async fn every_api_endpoint_answers_every_caller_as_the_matrix_says() {
         push_fixture(&state).await;
         let path = pattern
             .replace("{uuid}", &own.token.id)
+            .replace("{namespace}", "acme")
             .replace("{org}", "acme")
             .replace("{group}", "devs")
             .replace("{id}", &application.to_string())

@@ -33,6 +33,9 @@ pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v2/orgs/{org}/programs"),
     ("GET", "/v2/admin/program-applications"),
     ("POST", "/v2/admin/program-applications/{id}"),
+    ("GET", "/v2/admin/analytics/namespaces"),
+    ("PUT", "/v2/admin/analytics/namespaces/{namespace}"),
+    ("DELETE", "/v2/admin/analytics/namespaces/{namespace}"),
     ("GET", "/v2/admin/rate-limits"),
     ("POST", "/v2/admin/rate-limits"),
     ("DELETE", "/v2/admin/rate-limits/{kind}/{subject}"),
@@ -242,6 +245,14 @@ async fn route(state: &AppState, rest: &str, req: Request) -> Response {
             }
             Err(r) => r,
         },
+        (m, ["admin", "analytics", "namespaces", rest @ ..]) => {
+            match signed_in(state, &headers).await {
+                Ok(user) => {
+                    super::hub_analytics::admin_analytics(state, &user, m, rest, &query).await
+                }
+                Err(r) => r,
+            }
+        }
         (m, ["admin", "rate-limits", rest @ ..]) => match signed_in(state, &headers).await {
             Ok(user) => {
                 super::hub_repos::admin_rate_limits(state, &user, m, rest, &query, &body).await

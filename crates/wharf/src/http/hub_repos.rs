@@ -59,7 +59,7 @@ pub(crate) async fn principal(
 }
 
 /// Query parameters as pairs.
-fn params(query: &str) -> Vec<(String, String)> {
+pub(super) fn params(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -72,13 +72,13 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-struct Paging {
+pub(super) struct Paging {
     page: u32,
-    size: u32,
+    pub(super) size: u32,
 }
 
 impl Paging {
-    fn from(params: &[(String, String)]) -> Result<Self, Response> {
+    pub(super) fn from(params: &[(String, String)]) -> Result<Self, Response> {
         let page = match param(params, "page") {
             None => 1,
             Some(p) => p
@@ -108,12 +108,12 @@ impl Paging {
         Ok(Self { page, size })
     }
 
-    fn offset(&self) -> u32 {
+    pub(super) fn offset(&self) -> u32 {
         (self.page - 1).saturating_mul(self.size)
     }
 
     /// `{count, next, previous, results}` with links that keep the other parameters.
-    fn body(
+    pub(super) fn body(
         &self,
         path: &str,
         params: &[(String, String)],

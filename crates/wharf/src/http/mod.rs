@@ -1,15 +1,18 @@
 //! HTTP: the router, the registry API and the mapping of errors to responses.
 
+mod analytics_chart;
 mod auth;
 mod dvp;
 mod endpoint;
 mod error;
+mod hub_analytics;
 mod hub_api;
 mod hub_repos;
 mod limits;
 mod registry;
 mod token;
 mod web;
+mod web_analytics;
 mod web_hub;
 
 #[cfg(test)]
@@ -95,9 +98,18 @@ pub(crate) fn router(state: AppState) -> Router {
             "/orgs/{org}/programs",
             get(web_hub::programs).post(web_hub::programs_post),
         )
+        .route("/orgs/{org}/analytics", get(web_analytics::org_analytics))
+        .route(
+            "/orgs/{org}/analytics/reports/{file}",
+            get(web_analytics::org_analytics_report),
+        )
         .route("/logos/{digest}", get(web_hub::stored_logo))
         .route("/admin", get(web_hub::admin))
         .route("/admin/applications/{id}", post(web_hub::admin_decide))
+        .route(
+            "/admin/analytics",
+            post(web_analytics::admin_analytics_post),
+        )
         .route(
             "/admin/rate-limits",
             get(web_hub::admin_rate_limits).post(web_hub::admin_rate_limits_post),

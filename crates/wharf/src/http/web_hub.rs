@@ -24,14 +24,14 @@ const MAX_SETTINGS_FORM: usize = 160 * 1024;
 const MAX_UPLOAD_FORM: usize = 6 * 1024 * 1024 + 64 * 1024;
 
 /// What every page needs: who is signed in and the CSRF token.
-struct Ctx {
-    user: Option<User>,
-    csrf: String,
+pub(super) struct Ctx {
+    pub(super) user: Option<User>,
+    pub(super) csrf: String,
     fresh: bool,
 }
 
 impl Ctx {
-    async fn of(state: &AppState, headers: &HeaderMap) -> Self {
+    pub(super) async fn of(state: &AppState, headers: &HeaderMap) -> Self {
         let user = session_user(state, headers).await;
         let (csrf, fresh) = csrf_for(headers);
         Self { user, csrf, fresh }
@@ -44,15 +44,15 @@ impl Ctx {
         }
     }
 
-    fn name(&self) -> Option<String> {
+    pub(super) fn name(&self) -> Option<String> {
         self.user.as_ref().map(|u| u.name.clone())
     }
 
-    fn is_admin(&self) -> bool {
+    pub(super) fn is_admin(&self) -> bool {
         self.user.as_ref().is_some_and(|u| u.is_admin)
     }
 
-    fn render(
+    pub(super) fn render(
         &self,
         state: &AppState,
         status: StatusCode,
@@ -68,11 +68,11 @@ impl Ctx {
 }
 
 /// Names from paths and forms, before they reach the database: printable and short.
-fn plain_name(s: &str) -> bool {
+pub(super) fn plain_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control)
 }
 
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -80,7 +80,7 @@ fn see_other(to: &str) -> Response {
     r
 }
 
-fn q(s: &str) -> String {
+pub(super) fn q(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -119,7 +119,7 @@ struct MessagePage {
     message: String,
 }
 
-fn message(
+pub(super) fn message(
     state: &AppState,
     ctx: &Ctx,
     status: StatusCode,
@@ -137,7 +137,7 @@ fn message(
     ctx.render(state, status, html)
 }
 
-fn hub_error(state: &AppState, ctx: &Ctx, e: HubError) -> Response {
+pub(super) fn hub_error(state: &AppState, ctx: &Ctx, e: HubError) -> Response {
     match e {
         HubError::NotFound(what) => message(
             state,
@@ -589,7 +589,7 @@ fn values(form: &[(String, String)], key: &str) -> Vec<String> {
         .collect()
 }
 
-fn value(form: &[(String, String)], key: &str) -> String {
+pub(super) fn value(form: &[(String, String)], key: &str) -> String {
     form.iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.clone())
@@ -1103,6 +1103,8 @@ struct NamespacePage {
     members: Vec<(String, &'static str)>,
     teams: Vec<(String, u64)>,
     is_owner: bool,
+    /// Whether the viewer may open the Analytics page.
+    analytics: bool,
     notice: Option<String>,
     prev: Option<String>,
     next: Option<String>,
@@ -1163,8 +1165,11 @@ pub(crate) async fn namespace(
         Err(e) => return hub_error(&state, &ctx, e),
     };
     let (mut members, mut teams, mut storage, mut is_owner) = (Vec::new(), Vec::new(), None, false);
+    // Members (the user themself, administrators) may open the Analytics page.
+    let mut analytics = false;
     if let Some(u) = &ctx.user {
         let inside = u.is_admin || u.name == ns || hub.is_org_member(&ns, u).await.unwrap_or(false);
+        analytics = inside;
         if inside {
             storage = hub.namespace_storage(&ns).await.ok().map(human_size);
         }
@@ -1196,6 +1201,7 @@ pub(crate) async fn namespace(
         members,
         teams,
         is_owner,
+        analytics,
         notice: params
             .iter()
             .find(|(k, _)| k == "done")
@@ -1435,6 +1441,9 @@ struct AdminPage {
     applications: Vec<ApplicationItem>,
     count: u64,
     notice: Option<String>,
+    /// Namespaces with analytics: (name, how: "administrator" or the program's name).
+    analytics: Vec<(String, String, bool)>,
+    analytics_count: u64,
 }
 
 pub(crate) async fn admin(State(state): State<AppState>, req: Request) -> Response {
@@ -1453,6 +1462,23 @@ pub(crate) async fn admin(State(state): State<AppState>, req: Request) -> Respon
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| "pending".into());
     let filter = (status != "all").then_some(status.as_str());
+    let (analytics_count, analytics) = match state.hub.analytics_namespaces(&user, 0, 100).await {
+        Ok((n, rows)) => (
+            n,
+            rows.into_iter()
+                .map(|r| {
+                    let how = match (&r.enabled_by, r.program.as_deref().and_then(Badge::parse)) {
+                        (Some(by), Some(b)) => format!("enabled by {by}; {} program", b.label()),
+                        (Some(by), None) => format!("enabled by {by}"),
+                        (None, Some(b)) => format!("{} program", b.label()),
+                        (None, None) => String::new(),
+                    };
+                    (r.namespace, how, r.enabled_by.is_some())
+                })
+                .collect(),
+        ),
+        Err(e) => return hub_error(&state, &ctx, e),
+    };
     match state.hub.all_applications(&user, filter, 0, 100).await {
         Ok((count, apps)) => {
             let html = AdminPage {
@@ -1466,6 +1492,8 @@ pub(crate) async fn admin(State(state): State<AppState>, req: Request) -> Respon
                     .find(|(k, _)| k == "done")
                     .map(|(_, v)| v.chars().take(200).collect()),
                 status,
+                analytics,
+                analytics_count,
             }
             .render();
             ctx.render(&state, StatusCode::OK, html)
@@ -1988,6 +2016,10 @@ pub(crate) async fn static_file(Path(file): Path<String>) -> Response {
             include_str!("../../static/wharf.css"),
         ),
         "default-logo.svg" => ("image/svg+xml", super::hub_repos::DEFAULT_LOGO_SVG),
+        "analytics.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../../static/analytics.js"),
+        ),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

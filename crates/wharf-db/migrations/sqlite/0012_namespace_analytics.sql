@@ -1,0 +1,7 @@
+-- Namespaces an administrator gave analytics to (the dashboard and the CSV downloads).
+-- Namespaces in a trusted-content program have analytics without a row here.
+CREATE TABLE namespace_analytics (
+    namespace  TEXT    PRIMARY KEY REFERENCES namespaces (name) ON DELETE CASCADE,
+    enabled_by TEXT    NOT NULL,
+    enabled_at INTEGER NOT NULL
+);
