@@ -30,23 +30,22 @@ pub struct AnalyticsNamespaceRow {
 
 impl Db {
     /// A namespace's actions in `[bounds[0], bounds[last])` counted per period (between
-    /// consecutive `bounds`, in milliseconds) and repository; only `repos` (full names) when
-    /// not empty. Unique addresses use the monthly hash when `monthly`. One query, grouped
-    /// in the database, reading the `(namespace, at_ms)` index.
+    /// consecutive `bounds`, in milliseconds at midnight UTC, named by `names`: `2026-W47`
+    /// or `2026-11`) and repository; only `repos` (full names) when not empty. Two queries
+    /// on the rollups: the daily counts bucketed by period, and each period's set of
+    /// addresses per repository.
     pub async fn action_series(
         &self,
         namespace: &str,
         bounds: &[i64],
+        names: &[String],
         repos: &[String],
-        monthly: bool,
     ) -> Result<Vec<SeriesTally>, DbError> {
-        let (Some(&from), Some(&to)) = (bounds.first(), bounds.last()) else {
-            return Ok(Vec::new());
-        };
-        if bounds.len() < 2 {
+        const DAY_MS: i64 = 86_400_000;
+        if bounds.len() < 2 || names.len() != bounds.len() - 1 {
             return Ok(Vec::new());
         }
-        let ip = if monthly { "ip_month" } else { "ip_week" };
+        let days: Vec<i64> = bounds.iter().map(|b| b.div_euclid(DAY_MS)).collect();
         // $1 namespace, $2 from, $3 to, then the inner boundaries, then the repositories.
         let mut param = 3;
         let mut next = || {
@@ -54,9 +53,9 @@ impl Db {
             format!("${param}")
         };
         let mut bucket = String::from("CASE");
-        let inner = &bounds[1..bounds.len() - 1];
+        let inner = &days[1..days.len() - 1];
         for (i, _) in inner.iter().enumerate() {
-            bucket.push_str(&format!(" WHEN at_ms < {} THEN {i}", next()));
+            bucket.push_str(&format!(" WHEN day < {} THEN {i}", next()));
         }
         bucket.push_str(&format!(" ELSE {} END", inner.len()));
         let repo_filter = if repos.is_empty() {
@@ -66,16 +65,16 @@ impl Db {
             format!(" AND repo IN ({list})")
         };
         let sql = format!(
-            "SELECT CAST(bucket AS BIGINT), repo, \
-             CAST(SUM(CASE WHEN action = 'pull_by_tag' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN action = 'pull_by_digest' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN action = 'version_check' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(COUNT(DISTINCT ip) AS BIGINT) \
-             FROM (SELECT {bucket} AS bucket, repo, action, {ip} AS ip FROM pull_actions \
-             WHERE namespace = $1 AND at_ms >= $2 AND at_ms < $3{repo_filter}) t \
+            "SELECT CAST(bucket AS BIGINT), repo, CAST(SUM(pulls_by_tag) AS BIGINT), \
+             CAST(SUM(pulls_by_digest) AS BIGINT), CAST(SUM(version_checks) AS BIGINT) \
+             FROM (SELECT {bucket} AS bucket, repo, pulls_by_tag, pulls_by_digest, version_checks \
+             FROM pull_daily WHERE namespace = $1 AND day >= $2 AND day < $3{repo_filter}) t \
              GROUP BY bucket, repo ORDER BY bucket, repo"
         );
-        let mut q = sqlx::query(&sql).bind(namespace).bind(from).bind(to);
+        let mut q = sqlx::query(&sql)
+            .bind(namespace)
+            .bind(days[0])
+            .bind(days[days.len() - 1]);
         for b in inner {
             q = q.bind(*b);
         }
@@ -83,7 +82,8 @@ impl Db {
             q = q.bind(r.as_str());
         }
         let rows = q.fetch_all(&self.read).await?;
-        rows.iter()
+        let mut out = rows
+            .iter()
             .map(|r| {
                 let count = |i: usize| r.try_get::<i64, _>(i).map(|v| v.max(0) as u64);
                 Ok(SeriesTally {
@@ -92,10 +92,40 @@ impl Db {
                     pulls_by_tag: count(2)?,
                     pulls_by_digest: count(3)?,
                     version_checks: count(4)?,
-                    unique_ips: count(5)?,
+                    unique_ips: 0,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, DbError>>()?;
+        // $1 namespace, then the period names.
+        let mut param = 1;
+        let list = names
+            .iter()
+            .map(|_| {
+                param += 1;
+                format!("${param}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT period, key, CAST(COUNT(*) AS BIGINT) FROM pull_uniques \
+             WHERE namespace = $1 AND kind = 'repo' AND period IN ({list}) GROUP BY period, key"
+        );
+        let mut q = sqlx::query(&sql).bind(namespace);
+        for n in names {
+            q = q.bind(n.as_str());
+        }
+        let mut ips = std::collections::HashMap::new();
+        for r in q.fetch_all(&self.read).await? {
+            let period: String = r.try_get(0)?;
+            let repo: String = r.try_get(1)?;
+            if let Some(i) = names.iter().position(|n| *n == period) {
+                ips.insert((i, repo), r.try_get::<i64, _>(2)?.max(0) as u64);
+            }
+        }
+        for t in &mut out {
+            t.unique_ips = ips.get(&(t.period, t.repo.clone())).copied().unwrap_or(0);
+        }
+        Ok(out)
     }
 
     /// Whether an administrator gave the namespace analytics.

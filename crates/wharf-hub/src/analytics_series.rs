@@ -71,12 +71,7 @@ impl Analytics {
         }
         let tallies = self
             .db()
-            .action_series(
-                namespace,
-                &edges,
-                &full,
-                granularity == Granularity::Monthly,
-            )
+            .action_series(namespace, &edges, &names_of(&periods), &full)
             .await?;
         let mut names: Vec<String> = if repos.is_empty() {
             // The most pulled first, to keep the 50 that matter; then by name.
@@ -149,6 +144,10 @@ impl Analytics {
             .flatten();
         Ok((page.into_iter().map(|(_, a)| raw_row(a)).collect(), next))
     }
+}
+
+fn names_of(periods: &[Period]) -> Vec<String> {
+    periods.iter().map(Period::name).collect()
 }
 
 /// Actions per page of a streamed raw data download.

@@ -134,8 +134,9 @@ fn hub(e: HubError) -> Response {
 }
 
 /// Whether `user` may see `ns`'s analytics: its members, the user it belongs to, and
-/// administrators; an organization access token only for its own organization. Anyone else
-/// gets the 404 a missing namespace gets.
+/// administrators, when the namespace has analytics (an administrator enabled them or it is
+/// in a trusted-content program); an organization access token only for its own
+/// organization. Anyone else gets the 404 a missing namespace gets.
 async fn visible(state: &AppState, user: &User, ns: &str) -> Result<(), Response> {
     let hidden = || {
         error(
@@ -149,13 +150,18 @@ async fn visible(state: &AppState, user: &User, ns: &str) -> Result<(), Response
     if user.org_token.as_deref().is_some_and(|o| o != ns) {
         return Err(hidden());
     }
-    if state.hub.namespace_kind(ns).await.map_err(hub)?.is_none() {
-        return Err(hidden());
-    }
-    if user.is_admin || user.name == ns || state.hub.is_org_member(ns, user).await.map_err(hub)? {
-        Ok(())
-    } else {
-        Err(hidden())
+    match state.hub.analytics_access(Some(user), ns).await {
+        Ok(access) if access.enabled() => Ok(()),
+        Ok(_) => Err(error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "namespace {ns:?} has no analytics; an administrator can enable them \
+                 (PUT /v2/admin/analytics/namespaces/{ns}); trusted-content program \
+                 members always have them"
+            ),
+        )),
+        Err(HubError::NotFound(_)) => Err(hidden()),
+        Err(e) => Err(hub(e)),
     }
 }
 
@@ -169,6 +175,15 @@ async fn namespaces(state: &AppState, user: &User) -> Answer {
     }
     names.sort();
     names.dedup();
+    let mut with_analytics = Vec::with_capacity(names.len());
+    for name in names {
+        if let Ok(access) = state.hub.analytics_access(Some(user), &name).await
+            && access.enabled()
+        {
+            with_analytics.push(name);
+        }
+    }
+    let names = with_analytics;
     Ok(json(
         StatusCode::OK,
         serde_json::json!({ "namespaces": names }),
