@@ -10,6 +10,7 @@
 mod accounts;
 mod analytics;
 mod blobs;
+mod extensions;
 mod group_commit;
 mod hub;
 mod limits;
@@ -27,6 +28,7 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Connection as _, Executo
 
 pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPermission, UserRow};
 pub use analytics::{ActionTally, PullActionRow, TallyBy};
+pub use extensions::{ExtensionEventRow, ExtensionTally};
 pub use hub::{
     ApplicationRow, ChildRow, NewApplication, PullCount, RepoOrder, RepoPatch, RepoRow,
     SearchQuery, TagOrder, TagRow, Viewer,

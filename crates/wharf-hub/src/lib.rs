@@ -6,6 +6,7 @@ mod access_tokens;
 mod accounts;
 pub mod analytics;
 pub mod content;
+pub mod extensions;
 mod limits;
 mod programs;
 mod repos;
