@@ -752,6 +752,7 @@ const API_MATRIX: &[(&str, &str, [Api; 8])] = &[
     ("GET", "/v2/repositories/{ns}/{repo}/tags", API_PUBLIC_READ),
     ("GET", "/v2/repositories/{ns}/{repo}/tags/{tag}", API_PUBLIC_READ),
     ("DELETE", "/v2/repositories/{ns}/{repo}/tags/{tag}", API_ORG_OWNER),
+    ("POST", "/api/publisher/analytics/v1/extensions/{ns}/{repo}/events", API_ORG_OWNER),
 ];
 
 #[test]

@@ -3,6 +3,7 @@
 mod auth;
 mod endpoint;
 mod error;
+mod extensions;
 mod hub_api;
 mod hub_repos;
 mod limits;
@@ -116,6 +117,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/token", get(token::token).post(token::token))
         .route("/v1/search", get(hub_repos::v1_search))
         .route("/metrics", get(metrics))
+        .route(
+            "/api/publisher/analytics/v1/extensions/{ns}/{repo}/events",
+            post(extensions::ingest),
+        )
         .route("/v2", any(registry::dispatch))
         .route("/v2/", any(registry::dispatch))
         .route("/v2/{*rest}", any(registry::dispatch))
