@@ -104,7 +104,7 @@ def test_a_collector_reports_events_and_the_extension_summaries_count_them(ext_w
     # time b + 2; one update; openings a a c d by a, c and d.
     core = export(w, "extension-core", week, "--repository", "ext")
     assert core == [CORE, ["3", "5", "2", "3", "1"]], core
-    premium = export(w, "extension-premium", week, "--repository", "ext")
+    premium = export(w, "extension-premium", week, "--repository", "acme/ext")  # the full name works too
     assert premium == [PREMIUM, ["3", "2", "2", "2", "4", "3"]], premium
 
     # Every extension of the namespace, one file each.

@@ -247,7 +247,7 @@ impl Extensions {
                 events.len()
             )));
         }
-        let now_ms = crate::analytics::now_ms();
+        let now_ms = now_ms();
         let oldest_ms = now_ms.saturating_sub(self.retention.as_millis() as i64);
         let checked = events
             .iter()
@@ -346,6 +346,13 @@ impl Extensions {
             )
             .await?)
     }
+}
+
+/// Milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn short_name(repo: &str) -> String {

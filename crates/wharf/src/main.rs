@@ -574,6 +574,12 @@ async fn extension_export(
     use wharf_analytics::report::rows::{ExtensionCoreRow, ExtensionPremiumRow};
     use wharf_analytics::report::write_csv;
     let ext = &state.extensions;
+    // `acme/my-extension` names the same extension as `my-extension`.
+    let repository = repository.map(|r| {
+        r.strip_prefix(namespace)
+            .and_then(|r| r.strip_prefix('/'))
+            .unwrap_or(r)
+    });
     // (repository, CSV) of each extension.
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     if report == "extension-core" {
@@ -656,7 +662,10 @@ fn pick<T, R: Clone>(
                 .filter(|(name, _)| name == repo)
                 .map(|(_, r)| r)
                 .next()
-                .unwrap_or(zero);
+                .unwrap_or_else(|| {
+                    eprintln!("note: no events of {repo} up to the end of this period: all zeros");
+                    zero
+                });
             vec![(repo.to_owned(), row)]
         }
     }
