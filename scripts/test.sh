@@ -33,7 +33,7 @@ cargo test --workspace
 
 step "cargo test: the router tests again, on PostgreSQL + S3"
 # (--workspace keeps the features of the run above, so nothing is rebuilt)
-WHARF_TEST_BACKEND=scale cargo test --workspace --test registry_api --test hub_api --test hub_repos --test web --test rate_limits --test analytics --test analytics_web
+WHARF_TEST_BACKEND=scale cargo test --workspace --test registry_api --test hub_api --test hub_repos --test web --test rate_limits --test analytics --test analytics_web --test extensions
 
 step "cargo build --release -p wharf"
 cargo build --release -p wharf

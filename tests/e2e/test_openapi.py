@@ -657,6 +657,20 @@ def test_live_answers_match_the_spec(hub_wharf):
     api.call("DELETE", AND, path={"namespace": "acme"}, token=alice, expect=403)
     api.call("DELETE", AND, path={"namespace": "acme"}, token=boss, expect=204)
     api.call("DELETE", AND, path={"namespace": "acme"}, token=boss, expect=404)
+    # ---- extension analytics (a collector's events; push access needed)
+    EX = "/api/publisher/analytics/v1/extensions/{ns}/{repo}/events"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    events = {"events": [{"type": "install", "user": "u1", "timestamp": now, "version": "1.0.0"},
+                         {"type": "open", "user": "u1", "timestamp": now}]}
+    app_path = {"ns": "acme", "repo": "app"}
+    assert api.call("POST", EX, path=app_path, token=alice, json_body=events, expect=202).json() == {"accepted": 2}
+    api.call("POST", EX, path=app_path, json_body=events, expect=401)
+    api.call("POST", EX, path=app_path, token=bad_token, json_body=events, expect=401)
+    api.call("POST", EX, path=app_path, token=bob, json_body=events, expect=403)
+    api.call("POST", EX, path={"ns": "acme", "repo": "missing"}, token=alice, json_body=events, expect=404)
+    api.call("POST", EX, path=app_path, token=alice,
+             json_body={"events": [{"type": "launch", "user": "u1", "timestamp": now}]}, expect=400)
+    api.call("POST", EX, path=app_path, token=alice, json_body="x" * (1024 * 1024 + 1), expect=413)
 
     # ---- privacy changes (another node may keep an access decision for up to 2 s)
     api.call("PATCH", RR, path={"ns": "acme", "repo": "web"}, token=alice, json_body={"is_private": True}, expect=200)

@@ -11,6 +11,7 @@ mod accounts;
 mod analytics;
 mod analytics_series;
 mod blobs;
+mod extensions;
 mod group_commit;
 mod hub;
 mod limits;
@@ -31,6 +32,7 @@ pub use analytics::{
     ActionCounts, DailyKey, KEY_SEP, PullActionRow, Rollup, TallyBy, UniqueCount, UniqueRow,
 };
 pub use analytics_series::{AnalyticsNamespaceRow, SeriesTally};
+pub use extensions::{ExtensionEventRow, ExtensionTally};
 pub use hub::{
     ApplicationRow, ChildRow, NewApplication, PullCount, RepoOrder, RepoPatch, RepoRow,
     SearchQuery, TagOrder, TagRow, Viewer,

@@ -10,6 +10,7 @@ pub use analytics_reports::{PullsInPeriod, ReportChunk, ReportKind};
 mod analytics_access;
 mod analytics_series;
 pub mod content;
+pub mod extensions;
 mod limits;
 mod programs;
 mod repos;

@@ -16,6 +16,8 @@ pub struct App {
     pub registry: Arc<Registry>,
     pub hub: Arc<Hub>,
     pub analytics: Arc<wharf_hub::analytics::Analytics>,
+    /// Extension analytics: events from the operator's collector and their summaries.
+    pub extensions: Arc<wharf_hub::extensions::Extensions>,
     /// Whether requests are authorized against accounts (`auth` in the config).
     pub auth: bool,
     /// Whether this server speaks HTTPS (for the token realm).
@@ -55,6 +57,10 @@ impl App {
         let analytics = wharf_hub::analytics::Analytics::open(db.clone(), config.analytics())
             .await
             .context("cannot start pull analytics (check the analytics_* settings)")?;
+        let extensions =
+            wharf_hub::extensions::Extensions::open(db.clone(), config.analytics().retention)
+                .await
+                .context("cannot start extension analytics")?;
         let registry = Registry::new(
             db,
             store,
@@ -68,6 +74,7 @@ impl App {
             registry,
             hub,
             analytics,
+            extensions,
             auth: config.auth,
             tls: config.tls_cert.is_some(),
             public_url: config.public_url.clone(),

@@ -63,9 +63,14 @@ enum AnalyticsCommand {
         #[arg(long)]
         namespace: String,
         /// summary, trends, technographic, technographic-companies, tracked-companies, raw,
-        /// repository-summary or reference-summary.
-        #[arg(long, value_parser = report_kind)]
-        report: wharf_hub::ReportKind,
+        /// repository-summary, reference-summary, extension-core or extension-premium.
+        #[arg(long, value_parser = report_name)]
+        report: String,
+        /// For the extension reports (one file per extension): the extension's repository,
+        /// without the namespace. Without it, `--out` names a directory that gets one file
+        /// per extension.
+        #[arg(long)]
+        repository: Option<String>,
         /// An ISO week, e.g. 2026-W47.
         #[arg(long, conflicts_with = "month", required_unless_present = "month")]
         week: Option<String>,
@@ -544,6 +549,16 @@ async fn org(cmd: OrgCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A report name `--report` accepts: the pull reports and the two extension summaries.
+fn report_name(name: &str) -> Result<String, String> {
+    match name {
+        "extension-core" | "extension-premium" => Ok(name.to_owned()),
+        _ => report_kind(name)
+            .map(|_| name.to_owned())
+            .map_err(|e| format!("{e}, extension-core, extension-premium")),
+    }
+}
+
 fn report_kind(name: &str) -> Result<wharf_hub::ReportKind, String> {
     wharf_hub::ReportKind::from_name(name).ok_or_else(|| {
         let names: Vec<_> = wharf_hub::ReportKind::ALL
@@ -567,12 +582,124 @@ fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// The Extension core or premium summary: the seeds' columns, so one file per extension
+/// (one row each), either the one `--repository` names (to `--out` or standard output) or
+/// every extension of the namespace with events, each to `DIR/<repository>.<report>.<period>.csv`.
+async fn extension_export(
+    state: &wharf::AppState,
+    namespace: &str,
+    report: &str,
+    period: &wharf_analytics::report::Period,
+    repository: Option<&str>,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use wharf_analytics::report::rows::{ExtensionCoreRow, ExtensionPremiumRow};
+    use wharf_analytics::report::write_csv;
+    let ext = &state.extensions;
+    // `acme/my-extension` names the same extension as `my-extension`.
+    let repository = repository.map(|r| {
+        r.strip_prefix(namespace)
+            .and_then(|r| r.strip_prefix('/'))
+            .unwrap_or(r)
+    });
+    // (repository, CSV) of each extension.
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    if report == "extension-core" {
+        let rows = ext.extension_core_summary(namespace, period).await?;
+        let zero = ExtensionCoreRow {
+            installs: 0,
+            total_installs: 0,
+            uninstalls: 0,
+            total_uninstalls: 0,
+            updates: 0,
+        };
+        for (name, row) in pick(rows, repository, zero, |r| (r.repository, r.row)) {
+            files.push((name, write_csv(Vec::new(), [row])?));
+        }
+    } else {
+        let rows = ext.extension_premium_summary(namespace, period).await?;
+        let zero = ExtensionPremiumRow {
+            installs: 0,
+            unique_installs: 0,
+            uninstalls: 0,
+            unique_uninstalls: 0,
+            usage: 0,
+            unique_users: 0,
+        };
+        for (name, row) in pick(rows, repository, zero, |r| (r.repository, r.row)) {
+            files.push((name, write_csv(Vec::new(), [row])?));
+        }
+    }
+    match (repository, out) {
+        (Some(repo), out) => {
+            let csv = files.pop().map(|(_, csv)| csv).unwrap_or_default();
+            match out {
+                Some(path) => std::fs::write(path, &csv)
+                    .map_err(|e| anyhow::anyhow!("--out {}: {e}", path.display()))?,
+                None => {
+                    use std::io::Write as _;
+                    std::io::stdout().lock().write_all(&csv)?;
+                }
+            }
+            eprintln!(
+                "{report} report of {namespace}/{repo} for {}",
+                period.name()
+            );
+        }
+        (None, Some(dir)) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                anyhow::anyhow!("--out {}: cannot create the directory: {e}", dir.display())
+            })?;
+            for (name, csv) in &files {
+                let path = dir.join(format!("{name}.{report}.{}.csv", period.name()));
+                std::fs::write(&path, csv)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                println!("{}", path.display());
+            }
+            eprintln!(
+                "{report} report of {namespace} for {}: {} extensions",
+                period.name(),
+                files.len()
+            );
+        }
+        (None, None) => anyhow::bail!(
+            "the extension reports are one file per extension: name one with --repository NAME, or a directory for all of them with --out DIR"
+        ),
+    }
+    Ok(())
+}
+
+/// The rows as (repository, row); only `repository`'s when given (zeros when it had no events).
+fn pick<T, R: Clone>(
+    rows: Vec<T>,
+    repository: Option<&str>,
+    zero: R,
+    split: impl Fn(T) -> (String, R),
+) -> Vec<(String, R)> {
+    let all = rows.into_iter().map(split);
+    match repository {
+        None => all.collect(),
+        Some(repo) => {
+            let row = all
+                .filter(|(name, _)| name == repo)
+                .map(|(_, r)| r)
+                .next()
+                .unwrap_or_else(|| {
+                    eprintln!("note: no events of {repo} up to the end of this period: all zeros");
+                    zero
+                });
+            vec![(repo.to_owned(), row)]
+        }
+    }
+}
+
 async fn analytics(cmd: AnalyticsCommand) -> anyhow::Result<()> {
     use wharf_analytics::report::{Granularity, Period};
     match cmd {
         AnalyticsCommand::Export {
             namespace,
             report,
+            repository,
             week,
             month,
             out,
@@ -597,6 +724,26 @@ async fn analytics(cmd: AnalyticsCommand) -> anyhow::Result<()> {
                     wharf_analytics::report::period::format_date(period.available_from()),
                 );
             }
+            if report.starts_with("extension-") {
+                let state = open_data(data).await?;
+                let done = extension_export(
+                    &state,
+                    &namespace,
+                    &report,
+                    &period,
+                    repository.as_deref(),
+                    out.as_deref(),
+                )
+                .await;
+                state.registry.db().close().await;
+                return done;
+            }
+            if repository.is_some() {
+                anyhow::bail!(
+                    "--repository applies to the extension reports only (extension-core, extension-premium)"
+                );
+            }
+            let report = report_kind(&report).map_err(|e| anyhow::anyhow!("--report: {e}"))?;
             let state = open_data(data).await?;
             let a = &state.analytics;
             a.classify_pending().await?;

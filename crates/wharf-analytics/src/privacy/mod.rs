@@ -3,9 +3,11 @@
 //! the period's name, e.g. `2026-W47`), so addresses can be counted within a period but hashes
 //! of different periods cannot be joined, and without the secret a hash cannot be reversed by
 //! trying all addresses. Also the domain exclusions of the Technographic reports ("Personal,
-//! disposable, and university email domains are excluded"), in [`domains`].
+//! disposable, and university email domains are excluded"), in [`domains`]. Extension users
+//! are kept the same way, as period-keyed hashes ([`UserHasher`]).
 
 pub mod domains;
+mod users;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -16,6 +18,7 @@ use sha2::Sha256;
 use crate::report::period::Period;
 
 pub use domains::{ExclusionReason, excluded_domain};
+pub use users::UserHasher;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -765,6 +765,7 @@ const API_MATRIX: &[(&str, &str, [Api; 8])] = &[
     ("GET", "/api/publisher/analytics/v1/namespaces/{ns}/pulls/exports/years/{year}/{timespantype}/{timespan}", API_ORG_READ),
     ("GET", "/api/publisher/analytics/v1/namespaces/{ns}/pulls/exports/years/{year}/{timespantype}/{timespan}/{dataview}", API_ORG_READ),
     ("GET", "/api/publisher/analytics/v1/downloads/{ns}/{period}/{dataview}", API_LINK_ONLY),
+    ("POST", "/api/publisher/analytics/v1/extensions/{ns}/{repo}/events", API_ORG_OWNER),
 ];
 
 /// Signed download links: without a valid signature nobody gets in, whatever they send.

@@ -14,7 +14,8 @@ use wharf_hub::{HubError, User};
 use crate::app::AppState;
 
 /// Every JSON API endpoint, as (method, path pattern). The authorization matrix test has a
-/// row for each; keep this list and `dispatch` together.
+/// row for each; keep this list and `dispatch` together (and the router in `mod.rs`, for
+/// the endpoints outside `/v2/`).
 #[cfg(test)]
 pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v2/users/login"),
@@ -70,6 +71,10 @@ pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v2/repositories/{ns}/{repo}/tags"),
     ("GET", "/v2/repositories/{ns}/{repo}/tags/{tag}"),
     ("DELETE", "/v2/repositories/{ns}/{repo}/tags/{tag}"),
+    (
+        "POST",
+        "/api/publisher/analytics/v1/extensions/{ns}/{repo}/events",
+    ),
 ];
 
 /// First path segments (after `/v2/`) that belong to the JSON API.

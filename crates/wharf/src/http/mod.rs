@@ -5,6 +5,7 @@ mod auth;
 mod dvp;
 mod endpoint;
 mod error;
+mod extensions;
 mod hub_analytics;
 mod hub_api;
 mod hub_repos;
@@ -130,6 +131,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/search", get(hub_repos::v1_search))
         .route("/metrics", get(metrics))
         .route(&format!("{}/{{*rest}}", dvp::BASE), any(dvp::dispatch))
+        .route(
+            "/api/publisher/analytics/v1/extensions/{ns}/{repo}/events",
+            post(extensions::ingest),
+        )
         .route("/v2", any(registry::dispatch))
         .route("/v2/", any(registry::dispatch))
         .route("/v2/{*rest}", any(registry::dispatch))
