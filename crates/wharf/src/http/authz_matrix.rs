@@ -721,6 +721,9 @@ const API_MATRIX: &[(&str, &str, [Api; 8])] = &[
     ("GET", "/v2/orgs/{org}/groups/{group}/members", API_ORG_READ),
     ("POST", "/v2/orgs/{org}/groups/{group}/members", API_ORG_OWNER),
     ("GET", "/v2/orgs/{org}/programs", API_ORG_READ),
+    ("GET", "/v2/orgs/{org}/analytics/tracked-domains", API_ORG_READ),
+    ("PUT", "/v2/orgs/{org}/analytics/tracked-domains/{domain}", API_ORG_OWNER_HIDDEN),
+    ("DELETE", "/v2/orgs/{org}/analytics/tracked-domains/{domain}", API_ORG_OWNER_HIDDEN),
     ("POST", "/v2/orgs/{org}/programs", API_ORG_OWNER_HIDDEN),
     ("GET", "/v2/admin/program-applications", API_ADMIN_ONLY),
     ("POST", "/v2/admin/program-applications/{id}", API_ADMIN_ONLY),
@@ -892,6 +895,7 @@ async fn every_api_endpoint_answers_every_caller_as_the_matrix_says() {
             .replace("{digest}", &manifest)
             .replace("{kind}", "range")
             .replace("{subject}", "10.0.0.0%2F8")
+            .replace("{domain}", "example.com")
             .replace("{year}", "2020")
             .replace("{timespantype}", "weeks")
             .replace("{timespan}", "10")

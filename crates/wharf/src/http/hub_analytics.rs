@@ -76,3 +76,83 @@ pub(crate) async fn admin_analytics(
         _ => error(StatusCode::NOT_FOUND, "no such API endpoint"),
     }
 }
+
+/// `/v2/orgs/{org}/analytics/tracked-domains`: the company domains an organization follows in
+/// its Tracked companies report. GET lists them (members); `PUT …/{domain}` follows one and
+/// `DELETE …/{domain}` stops (owners and editors). Outsiders get 404, as for a missing
+/// organization.
+pub(crate) async fn tracked_domains(
+    state: &AppState,
+    user: &User,
+    method: Method,
+    org: &str,
+    rest: &[&str],
+) -> Response {
+    let hidden = || from_hub(HubError::NotFound(format!("organization {org:?}")));
+    if user.org_token.as_deref().is_some_and(|o| o != org) {
+        return hidden();
+    }
+    match state.hub.analytics_access(Some(user), org).await {
+        Ok(a) if a.kind == "organization" => {}
+        Ok(_) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "tracked companies belong to organizations; this namespace is a user",
+            );
+        }
+        Err(e) => return from_hub(e),
+    }
+    let list = |state: &AppState| {
+        let org = org.to_owned();
+        let analytics = state.analytics.clone();
+        async move {
+            match analytics.tracked_domains(&org).await {
+                Ok(domains) => json(
+                    StatusCode::OK,
+                    serde_json::json!({ "count": domains.len(), "results": domains }),
+                ),
+                Err(e) => from_hub(e),
+            }
+        }
+    };
+    if method == Method::GET && rest.is_empty() {
+        return list(state).await;
+    }
+    let [domain] = rest else {
+        return error(StatusCode::NOT_FOUND, "no such API endpoint");
+    };
+    if !matches!(method, Method::PUT | Method::DELETE) {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "a tracked domain is followed with PUT and dropped with DELETE",
+        );
+    }
+    let may_change = user.acts_as_admin()
+        || matches!(
+            state.hub.org_role_of(org, user).await,
+            Ok(Some(wharf_db::OrgRole::Owner | wharf_db::OrgRole::Editor))
+        );
+    if !may_change || !user.cap.push {
+        return from_hub(HubError::Forbidden(
+            "only the organization's owners and editors choose its tracked companies".into(),
+        ));
+    }
+    let domain = percent_encoding::percent_decode_str(domain).decode_utf8_lossy();
+    let result = if method == Method::PUT {
+        state.analytics.track_domain(org, &domain).await.map(|_| ())
+    } else {
+        match state.analytics.untrack_domain(org, &domain).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(HubError::NotFound(format!(
+                "{org} does not track {:?}",
+                domain.chars().take(64).collect::<String>()
+            ))),
+            Err(e) => Err(e),
+        }
+    };
+    match result {
+        Ok(()) if method == Method::PUT => list(state).await,
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => from_hub(e),
+    }
+}

@@ -31,6 +31,12 @@ pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v2/orgs/{org}/groups/{group}/members"),
     ("POST", "/v2/orgs/{org}/groups/{group}/members"),
     ("GET", "/v2/orgs/{org}/programs"),
+    ("GET", "/v2/orgs/{org}/analytics/tracked-domains"),
+    ("PUT", "/v2/orgs/{org}/analytics/tracked-domains/{domain}"),
+    (
+        "DELETE",
+        "/v2/orgs/{org}/analytics/tracked-domains/{domain}",
+    ),
     ("POST", "/v2/orgs/{org}/programs"),
     ("GET", "/v2/admin/program-applications"),
     ("POST", "/v2/admin/program-applications/{id}"),
@@ -250,6 +256,12 @@ async fn route(state: &AppState, rest: &str, req: Request) -> Response {
             }
             Err(r) => r,
         },
+        (m, ["orgs", org, "analytics", "tracked-domains", rest @ ..]) => {
+            match signed_in(state, &headers).await {
+                Ok(user) => super::hub_analytics::tracked_domains(state, &user, m, org, rest).await,
+                Err(r) => r,
+            }
+        }
         (m, ["admin", "analytics", "namespaces", rest @ ..]) => {
             match signed_in(state, &headers).await {
                 Ok(user) => {
