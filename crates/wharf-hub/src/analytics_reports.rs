@@ -721,4 +721,149 @@ mod tests {
         // Only signed-in pullers are tracked.
         assert_eq!(members("2025-W48", "track"), 1);
     }
+
+    async fn analytics() -> (tempfile::TempDir, std::sync::Arc<Analytics>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = wharf_db::Db::open_sqlite(&dir.path().join("wharf.db"))
+            .await
+            .unwrap();
+        let a = Analytics::open(db, crate::analytics::AnalyticsConfig::default())
+            .await
+            .unwrap();
+        (dir, a)
+    }
+
+    /// `n` signed-in users at `domain` (business addresses) pulling `repo` by tag.
+    fn pulls(repo: &str, users: std::ops::Range<u8>, domain: &str) -> Vec<PullActionRow> {
+        users
+            .map(|u| {
+                let mut a = action(&format!("user{u}"), u, "1.0", "pull_by_tag");
+                a.namespace = repo.split('/').next().unwrap().into();
+                a.repo = repo.into();
+                a.domain = domain.into();
+                a
+            })
+            .collect()
+    }
+
+    async fn store(a: &Analytics, actions: &[PullActionRow]) {
+        let from = a.db().classified_until().await.unwrap();
+        let to = from.unwrap_or(0) + 1;
+        assert!(
+            a.db()
+                .commit_actions(from, to, actions, &rollup(actions))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn technographic_and_tracked_companies_come_from_the_rollups() {
+        let (_dir, a) = analytics().await;
+        let week = Period::week_of(datetime(1_763_942_400_000).date());
+        // Twelve users pull acme/app; ten of them (three at example.com, two at gmail.com, a
+        // personal domain) also pull other/db; one pulls other/cache.
+        let mut actions = pulls("acme/app", 0..3, "example.com");
+        actions.extend(pulls("acme/app", 3..12, ""));
+        actions.extend(pulls("other/db", 0..3, "example.com"));
+        actions.extend(pulls("other/db", 3..5, "gmail.com"));
+        actions.extend(pulls("other/db", 5..10, ""));
+        actions.extend(pulls("other/cache", 0..1, "example.com"));
+        store(&a, &actions[..20]).await;
+        // A second run adds to the same rollups.
+        store(&a, &actions[20..]).await;
+        let (pairs, companies) = a.technographic("acme", &week).await.unwrap();
+        assert_eq!(pairs.len(), 1, "{pairs:?}");
+        let p = &pairs[0];
+        assert_eq!(
+            (p.dvpp_image.as_str(), p.paired_image.as_str()),
+            ("acme/app", "other/db")
+        );
+        assert_eq!((p.users, p.total_pullers, p.pct_users), (10, 12, 83.33));
+        assert_eq!((p.domains, p.total_domains, p.pct_domains), (1, 1, 100.0));
+        assert_eq!(companies.len(), 1);
+        assert_eq!(companies[0].domain, "example.com");
+        // other/db's own report pairs it back with acme/app (10 common users of its 10).
+        let (theirs, _) = a.technographic("other", &week).await.unwrap();
+        assert_eq!(theirs.len(), 1);
+        assert_eq!((theirs[0].users, theirs[0].total_pullers), (10, 10));
+
+        // Nothing is tracked until the organization says so.
+        assert!(
+            a.tracked_companies("other", &week)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(a.track_domain("other", "Example.COM").await.unwrap());
+        assert!(!a.track_domain("other", "example.com").await.unwrap());
+        assert!(a.track_domain("other", "not a domain").await.is_err());
+        let tracked = a.tracked_companies("other", &week).await.unwrap();
+        assert_eq!(tracked.len(), 2, "{tracked:?}");
+        let db = tracked
+            .iter()
+            .find(|t| t.image_repository == "other/db")
+            .unwrap();
+        assert_eq!(
+            (db.data_downloads, db.pulls, db.unique_authenticated_users),
+            (3, 3, 3)
+        );
+        assert_eq!(db.inferred_use_case, "Local Dev");
+        assert_eq!(db.user_agent, "docker");
+        assert!(a.untrack_domain("other", "example.com").await.unwrap());
+        assert!(
+            a.tracked_companies("other", &week)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // The DVP pull counts: downloads and unique addresses per repository and overall.
+        let by_repo = a.pulls_over("other", &[week], true, None).await.unwrap();
+        let counts: Vec<_> = by_repo
+            .iter()
+            .map(|p| (p.repo.clone().unwrap(), p.pulls, p.unique_ips))
+            .collect();
+        assert_eq!(
+            counts,
+            [("other/cache".into(), 1, 1), ("other/db".into(), 10, 10)]
+        );
+        let whole = a.pulls_over("other", &[week], false, None).await.unwrap();
+        assert_eq!((whole[0].pulls, whole[0].unique_ips), (11, 10));
+    }
+
+    #[tokio::test]
+    async fn reports_stream_as_csv_and_download_links_are_signed() {
+        let (_dir, a) = analytics().await;
+        let week = Period::week_of(datetime(1_763_942_400_000).date());
+        store(&a, &pulls("acme/app", 0..3, "")).await;
+        for kind in ReportKind::ALL {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+            let rows = a.stream_report("acme", kind, &week, tx).await.unwrap();
+            let mut text = Vec::new();
+            while let Some(c) = rx.recv().await {
+                text.extend(c.bytes);
+            }
+            let text = String::from_utf8(text).unwrap();
+            let header = text.lines().next().unwrap_or_default().to_owned();
+            assert_eq!(
+                text.lines().count() as u64,
+                rows + 1,
+                "{}: {text}",
+                kind.name()
+            );
+            assert!(header.split(',').count() >= 5, "{}: {header}", kind.name());
+            assert_eq!(ReportKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(
+            ReportKind::from_name("repo-summary"),
+            Some(ReportKind::RepositorySummary)
+        );
+        let sig = a.sign_download("/x", 100);
+        assert!(a.verify_download("/x", 100, &sig, 99));
+        assert!(!a.verify_download("/x", 100, &sig, 101), "expired");
+        assert!(!a.verify_download("/y", 100, &sig, 99), "another path");
+        assert!(!a.verify_download("/x", 101, &sig, 99), "another expiry");
+        assert!(!a.verify_download("/x", 100, "00", 99));
+    }
 }

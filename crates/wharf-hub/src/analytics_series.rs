@@ -257,7 +257,11 @@ mod store_tests {
             ),
             action(datetime!(2026-11-23 00:00), "acme", "app", "pull_by_tag", 5),
         ];
-        assert!(db.commit_actions(None, 1, &rows).await.unwrap());
+        assert!(
+            db.commit_actions(None, 1, &rows, &crate::analytics_reports::rollup(&rows))
+                .await
+                .unwrap()
+        );
         let today = date!(2026 - 11 - 18);
         let weekly = a
             .pull_series_on(today, "acme", Granularity::Weekly, 3, &[])
