@@ -7,6 +7,7 @@ declares for that operation and a body that validates against the schema declare
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import re
 import struct
@@ -657,6 +658,109 @@ def test_live_answers_match_the_spec(hub_wharf):
     api.call("DELETE", AND, path={"namespace": "acme"}, token=alice, expect=403)
     api.call("DELETE", AND, path={"namespace": "acme"}, token=boss, expect=204)
     api.call("DELETE", AND, path={"namespace": "acme"}, token=boss, expect=404)
+
+    # ---- the analytics API (DVP Data API); acme has analytics through its program, the
+    # administrator's switch taken away above notwithstanding; alice's namespace has none
+    DV = "/api/publisher/analytics/v1"
+    today = datetime.date.today()
+    year, week, _ = today.isocalendar()
+    last_year, last_week, _ = (today - datetime.timedelta(days=7)).isocalendar()
+    assert api.call("GET", DV + "/namespaces", token=bob, expect=200).json()["namespaces"] == ["acme"]
+    assert api.call("GET", DV + "/namespaces", token=carol, expect=200).json()["namespaces"] == []
+    api.call("GET", DV + "/namespaces", expect=401)
+    api.call("GET", DV + "/namespaces", token=bad_token, expect=401)
+    NSP = DV + "/namespaces/{ns}"
+    meta = api.call("GET", NSP, path={"ns": "acme"}, token=bob, expect=200).json()
+    assert meta["publisherType"] == "verified_publisher" and "summary" in meta["datasets"][0]["views"]
+    api.call("GET", NSP, path={"ns": "acme"}, token=carol, expect=404)
+    api.call("GET", NSP, path={"ns": "alice"}, token=alice, expect=404)  # no analytics
+    api.call("GET", NSP, path={"ns": "nobody-here"}, token=alice, expect=404)
+    api.call("GET", NSP, path={"ns": "acme"}, expect=401)
+    NP = DV + "/namespaces/{ns}/pulls"
+    acme = {"ns": "acme"}
+    api.call("GET", NP, path=acme, token=bob, expect=200)
+    api.call("GET", NP, path=acme, token=bob, params={"timespan": "weeks", "period": "last-3-months", "group": "repo"}, expect=200)
+    api.call("GET", NP, path=acme, token=alice, params={"timespan": "months", "period": "last-12-months", "group": "namespace"}, expect=200)
+    api.call("GET", NP, path=acme, token=bob, params={"timespan": "days"}, expect=400)
+    api.call("GET", NP, path=acme, token=bob, params={"period": "last-5-months"}, expect=400)
+    api.call("GET", NP, path=acme, token=bob, params={"group": "tag"}, expect=400)
+    api.call("GET", NP, path=acme, token=carol, expect=404)
+    api.call("GET", NP, path=acme, expect=401)
+    RP = DV + "/namespaces/{ns}/repos/{repo}/pulls"
+    api.call("GET", RP, path={"ns": "acme", "repo": "app"}, token=bob, params={"timespan": "weeks"}, expect=200)
+    api.call("GET", RP, path={"ns": "acme", "repo": "app"}, token=bob, params={"period": "last-1-months"}, expect=400)
+    api.call("GET", RP, path={"ns": "acme", "repo": "app"}, token=carol, expect=404)
+    api.call("GET", RP, path={"ns": "acme", "repo": "app"}, expect=401)
+    MP = DV + "/repos/pulls"
+    many = api.call("GET", MP, token=bob, params={"repos": ["acme/app", "acme/web"], "timespan": "weeks"}, expect=200).json()
+    assert sorted(many["repos"]) == ["acme/app", "acme/web"]
+    api.call("GET", MP, token=bob, params={"repos": "acme/app,acme/web", "period": "last-6-months"}, expect=200)
+    api.call("GET", MP, token=bob, expect=400)
+    api.call("GET", MP, token=bob, params={"repos": "app"}, expect=400)
+    api.call("GET", MP, token=bob, params={"repos": [f"acme/r{i}" for i in range(51)]}, expect=400)
+    api.call("GET", MP, token=bob, params={"repos": "acme/app", "timespan": "days"}, expect=400)
+    api.call("GET", MP, token=carol, params={"repos": "acme/app"}, expect=404)
+    api.call("GET", MP, params={"repos": "acme/app"}, expect=401)
+    YS = DV + "/namespaces/{ns}/pulls/exports/years"
+    assert api.call("GET", YS, path=acme, token=bob, expect=200).json()["years"] == []  # no complete period with pulls yet
+    api.call("GET", YS, path=acme, token=carol, expect=404)
+    api.call("GET", YS, path=acme, expect=401)
+    TS = YS + "/{year}/{timespantype}"
+    assert api.call("GET", TS, path={**acme, "year": year, "timespantype": "weeks"}, token=bob, expect=200).json() == {"weeks": []}
+    assert api.call("GET", TS, path={**acme, "year": year, "timespantype": "months"}, token=bob, expect=200).json() == {"months": []}
+    api.call("GET", TS, path={**acme, "year": year, "timespantype": "days"}, token=bob, expect=400)
+    api.call("GET", TS, path={**acme, "year": "soon", "timespantype": "weeks"}, token=bob, expect=400)
+    api.call("GET", TS, path={**acme, "year": year, "timespantype": "weeks"}, token=carol, expect=404)
+    api.call("GET", TS, path={**acme, "year": year, "timespantype": "weeks"}, expect=401)
+    T1 = TS + "/{timespan}"
+    past = {**acme, "year": last_year, "timespantype": "weeks", "timespan": last_week}
+    assert api.call("GET", T1, path=past, token=bob, expect=200).json() == {"week": last_week}
+    api.call("GET", T1, path={**acme, "year": year, "timespantype": "weeks", "timespan": week}, token=bob, expect=404)  # not over yet
+    api.call("GET", T1, path={**acme, "year": year, "timespantype": "months", "timespan": today.month}, token=bob, expect=404)
+    api.call("GET", T1, path={**acme, "year": 2025, "timespantype": "months", "timespan": 13}, token=bob, expect=400)
+    api.call("GET", T1, path={**acme, "year": 2025, "timespantype": "weeks", "timespan": "x"}, token=bob, expect=400)
+    api.call("GET", T1, path=past, token=carol, expect=404)
+    api.call("GET", T1, path=past, expect=401)
+    VW = T1 + "/{dataview}"
+    links = api.call("GET", VW, path={**past, "dataview": "summary"}, token=bob, expect=200).json()["data"]
+    assert len(links) == 1 and links[0]["url"].startswith(w.url + DV + "/downloads/acme/")
+    api.call("GET", VW, path={**past, "dataview": "nonsense"}, token=bob, expect=400)
+    api.call("GET", VW, path={**past, "timespan": week, "year": year, "dataview": "summary"}, token=bob, expect=404)
+    api.call("GET", VW, path={**past, "dataview": "summary"}, token=carol, expect=404)
+    api.call("GET", VW, path={**past, "dataview": "summary"}, expect=401)
+    DL = DV + "/downloads/{ns}/{period}/{dataview}"
+    link = re.fullmatch(re.escape(w.url + DV) + r"/downloads/([^/]+)/([^/]+)/([^/?]+)\?expires=(\d+)&signature=([^&]+)", links[0]["url"])
+    assert link, links[0]["url"]
+    dl_path = {"ns": link[1], "period": link[2], "dataview": link[3]}
+    assert dl_path["period"] == f"{last_year}-W{last_week:02}" and dl_path["dataview"] == "summary"
+    csv = api.call("GET", DL, path=dl_path, params={"expires": link[4], "signature": link[5]}, expect=200)
+    assert csv.headers["Content-Type"].startswith("text/csv") and csv.text.startswith("DATE_GRANULARITY,")
+    tampered = link[5][:-1] + ("0" if link[5][-1] != "0" else "1")
+    api.call("GET", DL, path=dl_path, params={"expires": link[4], "signature": tampered}, expect=403)
+    api.call("GET", DL, path=dl_path, params={"expires": int(link[4]) + 1, "signature": link[5]}, expect=403)
+    api.call("GET", DL, path={**dl_path, "dataview": "raw"}, params={"expires": link[4], "signature": link[5]}, expect=403)
+
+    # ---- tracked companies (an organization's domains)
+    TD, TDD = "/v2/orgs/{org}/analytics/tracked-domains", "/v2/orgs/{org}/analytics/tracked-domains/{domain}"
+    assert api.call("GET", TD, path={"org": "acme"}, token=bob, expect=200).json() == {"count": 0, "results": []}
+    api.call("GET", TD, path={"org": "acme"}, token=carol, expect=404)
+    api.call("GET", TD, path={"org": "alice"}, token=alice, expect=404)  # a user, not an organization
+    api.call("GET", TD, path={"org": "acme"}, expect=401)
+    assert api.call("PUT", TDD, path={"org": "acme", "domain": "Example.COM"}, token=alice, expect=200).json() == {
+        "count": 1, "results": ["example.com"]}
+    assert api.call("PUT", TDD, path={"org": "acme", "domain": "bigcorp.example"}, token=boss, expect=200).json()["count"] == 2
+    assert api.call("PUT", TDD, path={"org": "acme", "domain": "example.com"}, token=alice, expect=200).json()["count"] == 2
+    api.call("PUT", TDD, path={"org": "acme", "domain": "not_a_domain"}, token=alice, expect=400)
+    api.call("PUT", TDD, path={"org": "acme", "domain": "localhost"}, token=alice, expect=400)
+    api.call("PUT", TDD, path={"org": "acme", "domain": "example.org"}, token=bob, expect=403)
+    api.call("PUT", TDD, path={"org": "acme", "domain": "example.org"}, token=carol, expect=404)
+    api.call("PUT", TDD, path={"org": "acme", "domain": "example.org"}, expect=401)
+    api.call("DELETE", TDD, path={"org": "acme", "domain": "example.com"}, token=bob, expect=403)
+    api.call("DELETE", TDD, path={"org": "acme", "domain": "example.com"}, token=carol, expect=404)
+    api.call("DELETE", TDD, path={"org": "acme", "domain": "example.com"}, expect=401)
+    api.call("DELETE", TDD, path={"org": "acme", "domain": "EXAMPLE.com"}, token=alice, expect=204)
+    api.call("DELETE", TDD, path={"org": "acme", "domain": "example.com"}, token=alice, expect=404)
+    assert api.call("GET", TD, path={"org": "acme"}, token=alice, expect=200).json() == {"count": 1, "results": ["bigcorp.example"]}
     # ---- extension analytics (a collector's events; push access needed)
     EX = "/api/publisher/analytics/v1/extensions/{ns}/{repo}/events"
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
