@@ -1,7 +1,7 @@
 //! Pull analytics: batches of raw pull events, the actions classified from them, and the
 //! aggregates the reports are made of. Addresses are stored only as keyed hashes (`ip_week`, `ip_month`).
 
-use sqlx::Row as _;
+use sqlx::{Executor as _, Row as _};
 
 use crate::{Backend, Db, DbError};
 
@@ -161,6 +161,19 @@ impl Db {
         .await?)
     }
 
+    /// About how many events happened in `[from_ms, to_ms)`: the events of every batch that
+    /// overlaps it (so a classifier run can size its span to what fits in memory).
+    pub async fn events_between(&self, from_ms: i64, to_ms: i64) -> Result<u64, DbError> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(events) AS BIGINT) FROM pull_event_batches WHERE last_ms >= $1 AND first_ms < $2",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
     /// When the oldest stored event happened.
     pub async fn oldest_pull_event(&self) -> Result<Option<i64>, DbError> {
         Ok(
@@ -191,7 +204,40 @@ impl Db {
         actions: &[PullActionRow],
         rollup: &Rollup,
     ) -> Result<bool, DbError> {
-        let mut tx = self.write.begin().await?;
+        // Derived data: the raw events stay until the retention, and the watermark moves in
+        // the same transaction, so a commit lost to a power cut is simply classified again.
+        // No disk flush to wait for.
+        let mut conn = self.write.acquire().await?;
+        if self.backend == Backend::Sqlite {
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+        }
+        let result = self
+            .commit_actions_on(&mut conn, from, to, actions, rollup)
+            .await;
+        if self.backend == Backend::Sqlite {
+            let reset = conn.execute("PRAGMA synchronous = FULL").await;
+            if reset.is_err() {
+                // Never hand a relaxed connection back to the pool.
+                drop(conn.detach());
+            }
+            reset?;
+        }
+        result
+    }
+
+    async fn commit_actions_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        from: Option<i64>,
+        to: i64,
+        actions: &[PullActionRow],
+        rollup: &Rollup,
+    ) -> Result<bool, DbError> {
+        use sqlx::Connection as _;
+        let mut tx = conn.begin().await?;
+        if self.backend == Backend::Postgres {
+            tx.execute("SET LOCAL synchronous_commit = off").await?;
+        }
         let moved = match from {
             None => sqlx::query(
                 "INSERT INTO analytics_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
@@ -425,41 +471,41 @@ impl Db {
     }
 
     /// For the images of `namespace`, every image of any namespace that shares at least
-    /// `min_common` pullers of kind `kind` in a period: (image, paired image, common members).
+    /// `min_common` pullers in a period: (image, paired image, common pullers).
     pub async fn paired_images(
         &self,
         namespace: &str,
         period: &str,
-        kind: &str,
         min_common: i64,
     ) -> Result<Vec<(String, String, i64)>, DbError> {
         Ok(sqlx::query_as(
             "SELECT a.key, b.key, CAST(COUNT(*) AS BIGINT) FROM pull_uniques a \
-             JOIN pull_uniques b ON b.period = a.period AND b.kind = a.kind AND b.who = a.who \
-             AND NOT (b.namespace = a.namespace AND b.key = a.key) \
-             WHERE a.namespace = $1 AND a.period = $2 AND a.kind = $3 \
-             GROUP BY a.key, b.key HAVING COUNT(*) >= $4 ORDER BY a.key, b.key",
+             JOIN pull_uniques b ON b.period = a.period AND b.kind = 'puller' AND b.who = a.who \
+             AND b.key <> a.key \
+             WHERE a.namespace = $1 AND a.period = $2 AND a.kind = 'puller' \
+             GROUP BY a.key, b.key HAVING COUNT(*) >= $3 ORDER BY a.key, b.key",
         )
         .bind(namespace)
         .bind(period)
-        .bind(kind)
         .bind(min_common)
         .fetch_all(&self.read)
         .await?)
     }
 
-    /// The members of image `key`'s puller set of kind `kind` in a period, in any
-    /// namespace (the paired images of the Technographic companies report).
-    pub async fn members_of(
+    /// The members of one group (`key`) of a namespace's puller sets of kind `kind` in a
+    /// period (a paired image's company domains).
+    pub async fn unique_members_of(
         &self,
+        namespace: &str,
         period: &str,
         kind: &str,
         key: &str,
     ) -> Result<Vec<String>, DbError> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT who FROM pull_uniques WHERE period = $1 AND kind = $2 AND key = $3 \
-             ORDER BY who",
+            "SELECT who FROM pull_uniques WHERE namespace = $1 AND period = $2 AND kind = $3 \
+             AND key = $4 ORDER BY who",
         )
+        .bind(namespace)
         .bind(period)
         .bind(kind)
         .bind(key)

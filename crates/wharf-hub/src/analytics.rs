@@ -277,10 +277,14 @@ pub fn now_ms() -> i64 {
 /// Classification trails the clock by this much, so that events other nodes are still
 /// writing (one flush interval behind) are in place before their actions are decided.
 const CLASSIFY_LAG_MS: i64 = 15_000;
-/// Time a classifier run covers at most: when catching up (after downtime, or seeded
-/// history) it goes a minute at a time. A run holds its span's actions (about 1.2 KB each)
-/// and its events with three windows of context (about 70 bytes each) in memory.
+/// The shortest span a classifier run covers when catching up (after downtime, or seeded
+/// history), however busy it was.
 const CLASSIFY_SPAN_MS: i64 = 60_000;
+/// The longest span one classifier run covers, when its events are few.
+const CLASSIFY_SPAN_MAX_MS: i64 = 64 * CLASSIFY_SPAN_MS;
+/// About how many events one run may hold (a run holds its events, about 70 bytes each, and
+/// its actions, about 1.2 KB each, in memory); spans halve down to a minute to stay under.
+const CLASSIFY_RUN_EVENTS: u64 = 100_000;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -646,10 +650,26 @@ impl Analytics {
             };
             // Actions that start before `to` are complete once every event up to
             // `to + window` is in.
-            let to = (horizon_ms - window_ms).min(start + CLASSIFY_SPAN_MS);
-            if to <= start {
+            // The longest span up to CLASSIFY_SPAN_MAX_MS whose events fit in one run's
+            // memory (a catch-up over quiet hours goes fast; a burst a minute at a time).
+            let end = horizon_ms - window_ms;
+            if end <= start {
                 return Ok(stored);
             }
+            let mut span = CLASSIFY_SPAN_MAX_MS;
+            while span > CLASSIFY_SPAN_MS
+                && self
+                    .db
+                    .events_between(
+                        start - 2 * window_ms,
+                        start.saturating_add(span) + window_ms,
+                    )
+                    .await?
+                    > CLASSIFY_RUN_EVENTS
+            {
+                span /= 2;
+            }
+            let to = end.min(start.saturating_add(span));
             // Two windows of context before `start`, so actions that began there keep
             // their followers.
             let events = self

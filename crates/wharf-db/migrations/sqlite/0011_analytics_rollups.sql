@@ -19,12 +19,12 @@ CREATE TABLE pull_daily (
     pulls_by_digest BIGINT NOT NULL,
     version_checks  BIGINT NOT NULL,
     PRIMARY KEY (namespace, day, repo, tag, digest, country, cloud, tool, use_case, domain)
-);
+) WITHOUT ROWID;
 
 -- Unique pullers do not add up across days, so each period (an ISO week 2026-W47 or a
 -- month 2026-11) keeps the set of who pulled, per group a report counts: one row per
--- member. `who` is 'u:' and an account name, or 'a:' and the hex of the address hashed
--- with that period's key (never an address). kind names the group:
+-- member. `who` is 'u:' and an account name, 'a:' and the first 8 bytes (hex) of the
+-- address hashed with that period's key (never an address), or 'd:' and a company domain. kind names the group:
 --   repo   key = repository                      (unique addresses per repository)
 --   ref    key = repository, reference           (unique addresses per tag or digest)
 --   trend  key = repository, country, cloud, tool, tag   (Trends' unique users)
@@ -39,9 +39,9 @@ CREATE TABLE pull_uniques (
     key       TEXT NOT NULL,
     who       TEXT NOT NULL,
     PRIMARY KEY (namespace, period, kind, key, who)
-);
+) WITHOUT ROWID;
 -- Technographic pairs images of every namespace by their common pullers.
-CREATE INDEX pull_uniques_who ON pull_uniques (period, kind, who);
+CREATE INDEX pull_uniques_pullers ON pull_uniques (period, who) WHERE kind = 'puller';
 
 -- The company domains an organization follows in its Tracked companies report.
 CREATE TABLE analytics_tracked_domains (
