@@ -67,15 +67,31 @@ impl ActionCounts {
     }
 }
 
-/// One member of a period's set of pullers (see migration 0011 for the kinds).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// One member of a period's puller set of one group, both as 64-bit hashes (migration 0011).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UniqueRow {
-    pub namespace: String,
-    /// `2026-W47` or `2026-11`.
+    pub grp: i64,
+    /// Odd for an account, even for an address.
+    pub who: i64,
+}
+
+/// Who pulled an image in a period (Technographic).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PullerRow {
     pub period: String,
-    pub kind: &'static str,
-    pub key: String,
-    pub who: String,
+    pub who: i64,
+    pub namespace: String,
+    /// The full repository name.
+    pub repo: String,
+}
+
+/// A company domain that pulled an image in a period (Technographic).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ImageDomainRow {
+    pub namespace: String,
+    pub period: String,
+    pub repo: String,
+    pub domain: String,
 }
 
 /// What one classifier run adds to the rollups, deduplicated: stored with its actions.
@@ -83,12 +99,11 @@ pub struct UniqueRow {
 pub struct Rollup {
     pub daily: std::collections::HashMap<DailyKey, ActionCounts>,
     pub uniques: std::collections::HashSet<UniqueRow>,
+    pub pullers: std::collections::HashSet<PullerRow>,
+    pub domains: std::collections::HashSet<ImageDomainRow>,
 }
 
-/// Separates the parts of a rollup key.
-pub const KEY_SEP: char = '\u{1f}';
-
-/// How many members a group of a period's puller set has: accounts and hashed addresses.
+/// How many members a group of a period's puller set has: accounts and addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UniqueCount {
     pub accounts: u64,
@@ -326,22 +341,55 @@ impl Db {
             q.execute(&mut *tx).await?;
         }
         let uniques: Vec<_> = rollup.uniques.iter().collect();
-        for chunk in uniques.chunks(EVENT_BATCH * 2) {
+        for chunk in uniques.chunks(EVENT_BATCH * 4) {
             let mut sql = values_sql(
                 self.backend,
-                "INSERT INTO pull_uniques (namespace, period, kind, key, who) VALUES ",
-                5,
+                "INSERT INTO pull_uniques (grp, who) VALUES ",
+                2,
                 chunk.len(),
             );
-            sql.push_str(" ON CONFLICT (namespace, period, kind, key, who) DO NOTHING");
+            sql.push_str(" ON CONFLICT (grp, who) DO NOTHING");
             let mut q = sqlx::query(&sql);
             for u in chunk {
+                q = q.bind(u.grp).bind(u.who);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let pullers: Vec<_> = rollup.pullers.iter().collect();
+        for chunk in pullers.chunks(EVENT_BATCH * 2) {
+            let mut sql = values_sql(
+                self.backend,
+                "INSERT INTO pull_pullers (period, who, namespace, repo) VALUES ",
+                4,
+                chunk.len(),
+            );
+            sql.push_str(" ON CONFLICT (period, who, namespace, repo) DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for p in chunk {
                 q = q
-                    .bind(u.namespace.as_str())
-                    .bind(u.period.as_str())
-                    .bind(u.kind)
-                    .bind(u.key.as_str())
-                    .bind(u.who.as_str());
+                    .bind(p.period.as_str())
+                    .bind(p.who)
+                    .bind(p.namespace.as_str())
+                    .bind(p.repo.as_str());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let domains: Vec<_> = rollup.domains.iter().collect();
+        for chunk in domains.chunks(EVENT_BATCH * 2) {
+            let mut sql = values_sql(
+                self.backend,
+                "INSERT INTO pull_image_domains (namespace, period, repo, domain) VALUES ",
+                4,
+                chunk.len(),
+            );
+            sql.push_str(" ON CONFLICT (namespace, period, repo, domain) DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for d in chunk {
+                q = q
+                    .bind(d.namespace.as_str())
+                    .bind(d.period.as_str())
+                    .bind(d.repo.as_str())
+                    .bind(d.domain.as_str());
             }
             q.execute(&mut *tx).await?;
         }
@@ -419,53 +467,53 @@ impl Db {
         .await?)
     }
 
-    /// How many accounts and hashed addresses each group of kind `kind` has in a period's
-    /// puller sets, by group key.
+    /// How many accounts and addresses each of the groups `grps` has in its puller set.
     pub async fn unique_counts(
         &self,
-        namespace: &str,
-        period: &str,
-        kind: &str,
-    ) -> Result<std::collections::HashMap<String, UniqueCount>, DbError> {
-        let rows = sqlx::query(
-            "SELECT key, CAST(SUM(CASE WHEN substr(who, 1, 2) = 'u:' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN substr(who, 1, 2) = 'a:' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(COUNT(*) AS BIGINT) FROM pull_uniques WHERE namespace = $1 AND period = $2 AND kind = $3 GROUP BY key",
-        )
-        .bind(namespace)
-        .bind(period)
-        .bind(kind)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<String, _>(0)?,
+        grps: &[i64],
+    ) -> Result<std::collections::HashMap<i64, UniqueCount>, DbError> {
+        let mut out = std::collections::HashMap::with_capacity(grps.len());
+        for chunk in grps.chunks(EVENT_BATCH) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT grp, CAST(COUNT(*) AS BIGINT), CAST(SUM(who & 1) AS BIGINT) \
+                 FROM pull_uniques WHERE grp IN ({list}) GROUP BY grp"
+            );
+            let mut q = sqlx::query(&sql);
+            for g in chunk {
+                q = q.bind(*g);
+            }
+            for r in q.fetch_all(&self.read).await? {
+                let total = r.try_get::<i64, _>(1)?.max(0) as u64;
+                let accounts = r.try_get::<i64, _>(2)?.max(0) as u64;
+                out.insert(
+                    r.try_get::<i64, _>(0)?,
                     UniqueCount {
-                        accounts: r.try_get::<i64, _>(1)?.max(0) as u64,
-                        addresses: r.try_get::<i64, _>(2)?.max(0) as u64,
-                        total: r.try_get::<i64, _>(3)?.max(0) as u64,
+                        accounts,
+                        addresses: total - accounts.min(total),
+                        total,
                     },
-                ))
-            })
-            .collect()
+                );
+            }
+        }
+        Ok(out)
     }
 
-    /// The members of a namespace's puller sets of kind `kind` in a period, per group key
-    /// (the Technographic report's pullers and company domains per image).
-    pub async fn unique_members(
+    /// How many pullers each image of a namespace had in a period.
+    pub async fn image_pullers(
         &self,
         namespace: &str,
         period: &str,
-        kind: &str,
-    ) -> Result<Vec<(String, String)>, DbError> {
+    ) -> Result<Vec<(String, i64)>, DbError> {
         Ok(sqlx::query_as(
-            "SELECT key, who FROM pull_uniques WHERE namespace = $1 AND period = $2 AND kind = $3 \
-             ORDER BY key, who",
+            "SELECT repo, CAST(COUNT(*) AS BIGINT) FROM pull_pullers \
+             WHERE namespace = $1 AND period = $2 GROUP BY repo ORDER BY repo",
         )
         .bind(namespace)
         .bind(period)
-        .bind(kind)
         .fetch_all(&self.read)
         .await?)
     }
@@ -479,11 +527,10 @@ impl Db {
         min_common: i64,
     ) -> Result<Vec<(String, String, i64)>, DbError> {
         Ok(sqlx::query_as(
-            "SELECT a.key, b.key, CAST(COUNT(*) AS BIGINT) FROM pull_uniques a \
-             JOIN pull_uniques b ON b.period = a.period AND b.kind = 'puller' AND b.who = a.who \
-             AND b.key <> a.key \
-             WHERE a.namespace = $1 AND a.period = $2 AND a.kind = 'puller' \
-             GROUP BY a.key, b.key HAVING COUNT(*) >= $3 ORDER BY a.key, b.key",
+            "SELECT a.repo, b.repo, CAST(COUNT(*) AS BIGINT) FROM pull_pullers a \
+             JOIN pull_pullers b ON b.period = a.period AND b.who = a.who AND b.repo <> a.repo \
+             WHERE a.namespace = $1 AND a.period = $2 \
+             GROUP BY a.repo, b.repo HAVING COUNT(*) >= $3 ORDER BY a.repo, b.repo",
         )
         .bind(namespace)
         .bind(period)
@@ -492,23 +539,21 @@ impl Db {
         .await?)
     }
 
-    /// The members of one group (`key`) of a namespace's puller sets of kind `kind` in a
-    /// period (a paired image's company domains).
-    pub async fn unique_members_of(
+    /// The company domains that pulled the images of a namespace in a period, as (image,
+    /// domain); only `repo`'s when given.
+    pub async fn image_domains(
         &self,
         namespace: &str,
         period: &str,
-        kind: &str,
-        key: &str,
-    ) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar(
-            "SELECT who FROM pull_uniques WHERE namespace = $1 AND period = $2 AND kind = $3 \
-             AND key = $4 ORDER BY who",
+        repo: Option<&str>,
+    ) -> Result<Vec<(String, String)>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT repo, domain FROM pull_image_domains WHERE namespace = $1 AND period = $2 \
+             AND ($3 = '' OR repo = $3) ORDER BY repo, domain",
         )
         .bind(namespace)
         .bind(period)
-        .bind(kind)
-        .bind(key)
+        .bind(repo.unwrap_or(""))
         .fetch_all(&self.read)
         .await?)
     }

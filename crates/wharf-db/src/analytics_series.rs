@@ -30,19 +30,17 @@ pub struct AnalyticsNamespaceRow {
 
 impl Db {
     /// A namespace's actions in `[bounds[0], bounds[last])` counted per period (between
-    /// consecutive `bounds`, in milliseconds at midnight UTC, named by `names`: `2026-W47`
-    /// or `2026-11`) and repository; only `repos` (full names) when not empty. Two queries
-    /// on the rollups: the daily counts bucketed by period, and each period's set of
-    /// addresses per repository.
+    /// consecutive `bounds`, in milliseconds at midnight UTC) and repository; only `repos`
+    /// (full names) when not empty. One query on the daily rollup, bucketed by period;
+    /// `unique_ips` is left at 0 for the caller to fill from the puller sets.
     pub async fn action_series(
         &self,
         namespace: &str,
         bounds: &[i64],
-        names: &[String],
         repos: &[String],
     ) -> Result<Vec<SeriesTally>, DbError> {
         const DAY_MS: i64 = 86_400_000;
-        if bounds.len() < 2 || names.len() != bounds.len() - 1 {
+        if bounds.len() < 2 {
             return Ok(Vec::new());
         }
         let days: Vec<i64> = bounds.iter().map(|b| b.div_euclid(DAY_MS)).collect();
@@ -82,8 +80,7 @@ impl Db {
             q = q.bind(r.as_str());
         }
         let rows = q.fetch_all(&self.read).await?;
-        let mut out = rows
-            .iter()
+        rows.iter()
             .map(|r| {
                 let count = |i: usize| r.try_get::<i64, _>(i).map(|v| v.max(0) as u64);
                 Ok(SeriesTally {
@@ -95,37 +92,7 @@ impl Db {
                     unique_ips: 0,
                 })
             })
-            .collect::<Result<Vec<_>, DbError>>()?;
-        // $1 namespace, then the period names.
-        let mut param = 1;
-        let list = names
-            .iter()
-            .map(|_| {
-                param += 1;
-                format!("${param}")
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT period, key, CAST(COUNT(*) AS BIGINT) FROM pull_uniques \
-             WHERE namespace = $1 AND kind = 'repo' AND period IN ({list}) GROUP BY period, key"
-        );
-        let mut q = sqlx::query(&sql).bind(namespace);
-        for n in names {
-            q = q.bind(n.as_str());
-        }
-        let mut ips = std::collections::HashMap::new();
-        for r in q.fetch_all(&self.read).await? {
-            let period: String = r.try_get(0)?;
-            let repo: String = r.try_get(1)?;
-            if let Some(i) = names.iter().position(|n| *n == period) {
-                ips.insert((i, repo), r.try_get::<i64, _>(2)?.max(0) as u64);
-            }
-        }
-        for t in &mut out {
-            t.unique_ips = ips.get(&(t.period, t.repo.clone())).copied().unwrap_or(0);
-        }
-        Ok(out)
+            .collect()
     }
 
     /// Whether an administrator gave the namespace analytics.

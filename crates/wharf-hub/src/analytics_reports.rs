@@ -14,12 +14,18 @@ use wharf_analytics::report::rows::{
     ReferenceSummaryRow, RepositorySummaryRow, SummaryRow, TechnographicCompanyRow,
     TechnographicRow, TrackedCompanyRow, TrendsRow,
 };
-use wharf_db::{ActionCounts, DailyKey, KEY_SEP, PullActionRow, Rollup, TallyBy, UniqueRow};
+use wharf_db::{
+    ActionCounts, DailyKey, ImageDomainRow, PullActionRow, PullerRow, Rollup, TallyBy, UniqueCount,
+    UniqueRow,
+};
 
 use crate::HubError;
 use crate::analytics::{Analytics, RAW_PAGE, bounds, datetime, short_name};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// Separates the parts of a group's key.
+const KEY_SEP: char = '\u{1f}';
 
 /// Joins a rollup key's parts.
 fn key(parts: &[&str]) -> String {
@@ -31,6 +37,47 @@ fn key(parts: &[&str]) -> String {
         k.push_str(p);
     }
     k
+}
+
+fn hash64(parts: &[&[u8]]) -> i64 {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    let d = h.finalize();
+    i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// The id of a group of a period's puller sets (`pull_uniques.grp`): a hash of the
+/// namespace, the period's name, the kind of group and its key. Stable across nodes and
+/// versions (SHA-256), so every node adds to and reads the same groups.
+pub(crate) fn group_id(namespace: &str, period: &str, kind: &str, key: &str) -> i64 {
+    hash64(&[
+        namespace.as_bytes(),
+        period.as_bytes(),
+        kind.as_bytes(),
+        key.as_bytes(),
+    ])
+}
+
+/// A member of a puller set (`pull_uniques.who`): an account (odd: a hash of its name) or
+/// an address (even: 8 bytes of its hash with the period's key).
+fn member_id(user: &str, ip_hash: &[u8]) -> i64 {
+    if user.is_empty() {
+        address_id(ip_hash)
+    } else {
+        hash64(&[user.as_bytes()]) | 1
+    }
+}
+
+fn address_id(ip_hash: &[u8]) -> i64 {
+    let mut b = [0u8; 8];
+    for (d, s) in b.iter_mut().zip(ip_hash) {
+        *d = *s;
+    }
+    i64::from_be_bytes(b) & !1
 }
 
 /// What a run's actions add to the rollups: counts per day and group, and the members of
@@ -68,47 +115,57 @@ pub(crate) fn rollup(actions: &[PullActionRow]) -> Rollup {
         let company = (a.ip_type == "business"
             && !a.domain.is_empty()
             && excluded_domain(&a.domain).is_none())
-        .then(|| format!("d:{}", a.domain));
+        .then(|| a.domain.clone());
         for (period, ip) in [(week, &a.ip_week), (month, &a.ip_month)] {
-            // Eight bytes of the period's hash tell a million addresses apart with a chance
-            // of a collision under one in ten million, at half the size.
-            let address = format!("a:{}", hex::encode(&ip[..ip.len().min(8)]));
-            let who = if a.user_name.is_empty() {
-                address.clone()
-            } else {
-                format!("u:{}", a.user_name)
-            };
-            let mut add = |kind: &'static str, key: String, who: String| {
+            let address = address_id(ip);
+            let who = member_id(&a.user_name, ip);
+            let ns = a.namespace.as_str();
+            let mut add = |kind: &str, key: &str, who: i64| {
                 r.uniques.insert(UniqueRow {
-                    namespace: a.namespace.clone(),
-                    period: period.clone(),
-                    kind,
-                    key,
+                    grp: group_id(ns, &period, kind, key),
                     who,
                 });
             };
-            add("ns", a.namespace.clone(), address.clone());
-            add("repo", a.repo.clone(), address.clone());
-            add("ref", key(&[&a.repo, reference]), address);
+            add("ns", ns, address);
+            add("repo", &a.repo, address);
+            add("ref", &key(&[&a.repo, reference]), address);
             add(
                 "trend",
-                key(&[&a.repo, &a.country, &a.cloud, &a.tool, &a.tag]),
-                who.clone(),
+                &key(&[&a.repo, &a.country, &a.cloud, &a.tool, &a.tag]),
+                who,
             );
-            add("puller", a.repo.clone(), who.clone());
-            if let Some(company) = &company {
-                add("domain", a.repo.clone(), company.clone());
-            }
             if !a.domain.is_empty() && !a.user_name.is_empty() {
                 add(
                     "track",
-                    key(&[&a.domain, &a.country, &a.cloud, &a.tool, use_case, &a.repo]),
+                    &key(&[&a.domain, &a.country, &a.cloud, &a.tool, use_case, &a.repo]),
                     who,
                 );
+            }
+            r.pullers.insert(PullerRow {
+                period: period.clone(),
+                who,
+                namespace: a.namespace.clone(),
+                repo: a.repo.clone(),
+            });
+            if let Some(domain) = &company {
+                r.domains.insert(ImageDomainRow {
+                    namespace: a.namespace.clone(),
+                    period: period.clone(),
+                    repo: a.repo.clone(),
+                    domain: domain.clone(),
+                });
             }
         }
     }
     r
+}
+
+/// The group keys of tallies, as the rollup writes them.
+fn group_keys(tallies: &[(Vec<String>, ActionCounts)]) -> Vec<String> {
+    tallies
+        .iter()
+        .map(|(k, _)| key(&k.iter().map(String::as_str).collect::<Vec<_>>()))
+        .collect()
 }
 
 fn or(s: &str, null: &str) -> String {
@@ -132,6 +189,27 @@ impl Analytics {
             .db()
             .tally_actions(namespace, from / DAY_MS, to / DAY_MS, by)
             .await?)
+    }
+
+    /// The puller counts of the groups of kind `kind` with keys `keys` in a period, in the
+    /// same order (zero for a group nobody is in).
+    async fn counts_for(
+        &self,
+        namespace: &str,
+        period: &Period,
+        kind: &str,
+        keys: &[String],
+    ) -> Result<Vec<UniqueCount>, HubError> {
+        let name = period.name();
+        let grps: Vec<i64> = keys
+            .iter()
+            .map(|k| group_id(namespace, &name, kind, k))
+            .collect();
+        let found = self.db().unique_counts(&grps).await?;
+        Ok(grps
+            .iter()
+            .map(|g| found.get(g).copied().unwrap_or_default())
+            .collect())
     }
 
     /// The Summary report of a namespace: per repository, tag and digest.
@@ -176,17 +254,12 @@ impl Analytics {
         period: &Period,
     ) -> Result<Vec<TrendsRow>, HubError> {
         let tallies = self.tally(namespace, period, TallyBy::Trends).await?;
-        let uniques = self
-            .db()
-            .unique_counts(namespace, &period.name(), "trend")
-            .await?;
+        let keys = group_keys(&tallies);
+        let uniques = self.counts_for(namespace, period, "trend", &keys).await?;
         Ok(tallies
             .into_iter()
-            .map(|(k, c)| {
-                let u = uniques
-                    .get(&key(&k.iter().map(String::as_str).collect::<Vec<_>>()))
-                    .copied()
-                    .unwrap_or_default();
+            .zip(uniques)
+            .map(|((k, c), u)| {
                 let downloads = c.pulls_by_tag + c.pulls_by_digest;
                 TrendsRow {
                     date_granularity: period.granularity().to_string(),
@@ -216,16 +289,15 @@ impl Analytics {
         period: &Period,
     ) -> Result<Vec<RepositorySummaryRow>, HubError> {
         let tallies = self.tally(namespace, period, TallyBy::Repository).await?;
-        let uniques = self
-            .db()
-            .unique_counts(namespace, &period.name(), "repo")
-            .await?;
+        let keys = group_keys(&tallies);
+        let uniques = self.counts_for(namespace, period, "repo", &keys).await?;
         Ok(tallies
             .into_iter()
-            .map(|(k, c)| RepositorySummaryRow {
+            .zip(uniques)
+            .map(|((k, c), u)| RepositorySummaryRow {
                 namespace: namespace.to_owned(),
                 repository: short_name(&k[0]).to_owned(),
-                unique_ip_addresses: uniques.get(&k[0]).map_or(0, |u| u.addresses),
+                unique_ip_addresses: u.addresses,
                 pull_by_tag: c.pulls_by_tag,
                 pull_by_digest: c.pulls_by_digest,
                 version_check: c.version_checks,
@@ -241,19 +313,16 @@ impl Analytics {
         period: &Period,
     ) -> Result<Vec<ReferenceSummaryRow>, HubError> {
         let tallies = self.tally(namespace, period, TallyBy::Reference).await?;
-        let uniques = self
-            .db()
-            .unique_counts(namespace, &period.name(), "ref")
-            .await?;
+        let keys = group_keys(&tallies);
+        let uniques = self.counts_for(namespace, period, "ref", &keys).await?;
         Ok(tallies
             .into_iter()
-            .map(|(k, c)| ReferenceSummaryRow {
+            .zip(uniques)
+            .map(|((k, c), u)| ReferenceSummaryRow {
                 namespace: namespace.to_owned(),
                 repository: short_name(&k[0]).to_owned(),
                 reference: k[1].clone(),
-                unique_ip_addresses: uniques
-                    .get(&key(&[&k[0], &k[1]]))
-                    .map_or(0, |u| u.addresses),
+                unique_ip_addresses: u.addresses,
                 pull_by_tag: c.pulls_by_tag,
                 pull_by_digest: c.pulls_by_digest,
                 version_check: c.version_checks,
@@ -278,19 +347,18 @@ impl Analytics {
         if tracked.is_empty() {
             return Ok(Vec::new());
         }
-        let tallies = self.tally(namespace, period, TallyBy::Tracked).await?;
-        let uniques = self
-            .db()
-            .unique_counts(namespace, &period.name(), "track")
-            .await?;
-        Ok(tallies
+        let tallies: Vec<_> = self
+            .tally(namespace, period, TallyBy::Tracked)
+            .await?
             .into_iter()
             .filter(|(k, _)| tracked.contains(&k[0]))
-            .map(|(k, c)| {
-                let u = uniques
-                    .get(&key(&k.iter().map(String::as_str).collect::<Vec<_>>()))
-                    .copied()
-                    .unwrap_or_default();
+            .collect();
+        let keys = group_keys(&tallies);
+        let uniques = self.counts_for(namespace, period, "track", &keys).await?;
+        Ok(tallies
+            .into_iter()
+            .zip(uniques)
+            .map(|((k, c), u)| {
                 let downloads = c.pulls_by_tag + c.pulls_by_digest;
                 TrackedCompanyRow {
                     date_granularity: period.granularity().to_string(),
@@ -322,9 +390,13 @@ impl Analytics {
     ) -> Result<(Vec<TechnographicRow>, Vec<TechnographicCompanyRow>), HubError> {
         let name = period.name();
         let db = self.db();
-        let pullers = db.unique_counts(namespace, &name, "puller").await?;
+        let pullers: HashMap<String, i64> = db
+            .image_pullers(namespace, &name)
+            .await?
+            .into_iter()
+            .collect();
         let mut own_domains: HashMap<String, BTreeSet<String>> = HashMap::new();
-        for (image, domain) in db.unique_members(namespace, &name, "domain").await? {
+        for (image, domain) in db.image_domains(namespace, &name, None).await? {
             own_domains.entry(image).or_default().insert(domain);
         }
         let empty = BTreeSet::new();
@@ -334,15 +406,16 @@ impl Analytics {
             .paired_images(namespace, &name, MIN_PAIR_USERS as i64)
             .await?
         {
-            let total = pullers.get(&image).map_or(0, |u| u.total) as usize;
+            let total = pullers.get(&image).copied().unwrap_or(0).max(0) as usize;
             let mine = own_domains.get(&image).unwrap_or(&empty);
             let theirs: BTreeSet<String> = if mine.is_empty() {
                 BTreeSet::new()
             } else {
                 let their_ns = paired.split_once('/').map_or(paired.as_str(), |(n, _)| n);
-                db.unique_members_of(their_ns, &name, "domain", &paired)
+                db.image_domains(their_ns, &name, Some(&paired))
                     .await?
                     .into_iter()
+                    .map(|(_, d)| d)
                     .collect()
             };
             let shared: Vec<&String> = mine.intersection(&theirs).collect();
@@ -365,7 +438,7 @@ impl Analytics {
                 date_granularity: period.granularity().to_string(),
                 date_reference: period.date_reference(),
                 publisher_name: namespace.to_owned(),
-                domain: d.strip_prefix("d:").unwrap_or(d).to_owned(),
+                domain: d.clone(),
                 dvpp_image: image.clone(),
                 paired_image: paired.clone(),
             }));
@@ -569,23 +642,27 @@ impl Analytics {
     ) -> Result<Vec<PullsInPeriod>, HubError> {
         let mut out = Vec::new();
         for period in periods {
-            let name = period.name();
             if by_repo {
-                let uniques = self.db().unique_counts(namespace, &name, "repo").await?;
-                for (k, c) in self.tally(namespace, period, TallyBy::Repository).await? {
-                    if repos.is_some_and(|r| !r.contains(&k[0])) {
-                        continue;
-                    }
+                let tallies: Vec<_> = self
+                    .tally(namespace, period, TallyBy::Repository)
+                    .await?
+                    .into_iter()
+                    .filter(|(k, _)| repos.is_none_or(|r| r.contains(&k[0])))
+                    .collect();
+                let keys = group_keys(&tallies);
+                let uniques = self.counts_for(namespace, period, "repo", &keys).await?;
+                for ((k, c), u) in tallies.into_iter().zip(uniques) {
                     out.push(PullsInPeriod {
                         period: *period,
-                        unique_ips: uniques.get(&k[0]).map_or(0, |u| u.addresses),
+                        unique_ips: u.addresses,
                         repo: Some(k[0].clone()),
                         pulls: c.pulls_by_tag + c.pulls_by_digest,
                         version_checks: c.version_checks,
                     });
                 }
             } else {
-                let uniques = self.db().unique_counts(namespace, &name, "ns").await?;
+                let ns_key = [namespace.to_owned()];
+                let ns_count = self.counts_for(namespace, period, "ns", &ns_key).await?;
                 let mut total = ActionCounts::default();
                 for (_, c) in self.tally(namespace, period, TallyBy::Repository).await? {
                     total.pulls_by_tag += c.pulls_by_tag;
@@ -597,7 +674,7 @@ impl Analytics {
                     repo: None,
                     pulls: total.pulls_by_tag + total.pulls_by_digest,
                     version_checks: total.version_checks,
-                    unique_ips: uniques.get(namespace).map_or(0, |u| u.addresses),
+                    unique_ips: ns_count[0].addresses,
                 });
             }
         }
@@ -713,20 +790,42 @@ mod tests {
                 version_checks: 1
             }
         );
-        let members = |period: &str, kind: &str| {
-            r.uniques
-                .iter()
-                .filter(|u| u.period == period && u.kind == kind)
-                .count()
+        let members = |period: &str, kind: &str, key: &str| {
+            let grp = group_id("acme", period, kind, key);
+            r.uniques.iter().filter(|u| u.grp == grp).count()
         };
-        // Two addresses per repository, in the week and in the month.
-        assert_eq!(members("2025-W48", "repo"), 2);
-        assert_eq!(members("2025-11", "repo"), 2);
-        // Pullers: two anonymous addresses and bob.
-        assert_eq!(members("2025-W48", "puller"), 3);
-        assert_eq!(members("2025-W48", "domain"), 1);
+        // Two addresses pulled the repository, in the week and in the month.
+        assert_eq!(members("2025-W48", "repo", "acme/app"), 2);
+        assert_eq!(members("2025-11", "repo", "acme/app"), 2);
+        assert_eq!(members("2025-W48", "ns", "acme"), 2);
+        // The tag 1.0 by two addresses; the digest pulled without a tag by bob's address.
+        assert_eq!(members("2025-W48", "ref", &key(&["acme/app", "1.0"])), 2);
+        // Trends counts bob as an account: odd ids are accounts.
+        let trend = group_id(
+            "acme",
+            "2025-W48",
+            "trend",
+            &key(&["acme/app", "DE", "", "docker", ""]),
+        );
+        let bob: Vec<_> = r.uniques.iter().filter(|u| u.grp == trend).collect();
+        assert_eq!(bob.len(), 1);
+        assert_eq!(bob[0].who & 1, 1);
+        // Pullers of the image: two anonymous addresses and bob, per period.
+        let week_pullers = r.pullers.iter().filter(|p| p.period == "2025-W48").count();
+        assert_eq!(week_pullers, 3);
+        assert_eq!(
+            r.domains.len(),
+            2,
+            "example.com in the week and in the month"
+        );
         // Only signed-in pullers are tracked.
-        assert_eq!(members("2025-W48", "track"), 1);
+        let track = group_id(
+            "acme",
+            "2025-W48",
+            "track",
+            &key(&["example.com", "DE", "", "docker", "Local Dev", "acme/app"]),
+        );
+        assert_eq!(r.uniques.iter().filter(|u| u.grp == track).count(), 1);
     }
 
     async fn analytics() -> (tempfile::TempDir, std::sync::Arc<Analytics>) {

@@ -69,10 +69,18 @@ impl Analytics {
         if let Some(last) = periods.last() {
             edges.push(bounds(last).1);
         }
-        let tallies = self
-            .db()
-            .action_series(namespace, &edges, &names_of(&periods), &full)
-            .await?;
+        let mut tallies = self.db().action_series(namespace, &edges, &full).await?;
+        let grps: Vec<i64> = tallies
+            .iter()
+            .map(|t| {
+                let period = periods.get(t.period).map(Period::name).unwrap_or_default();
+                crate::analytics_reports::group_id(namespace, &period, "repo", &t.repo)
+            })
+            .collect();
+        let uniques = self.db().unique_counts(&grps).await?;
+        for (t, g) in tallies.iter_mut().zip(&grps) {
+            t.unique_ips = uniques.get(g).map_or(0, |u| u.addresses);
+        }
         let mut names: Vec<String> = if repos.is_empty() {
             // The most pulled first, to keep the 50 that matter; then by name.
             let mut sums: HashMap<&str, u64> = HashMap::new();
@@ -144,10 +152,6 @@ impl Analytics {
             .flatten();
         Ok((page.into_iter().map(|(_, a)| raw_row(a)).collect(), next))
     }
-}
-
-fn names_of(periods: &[Period]) -> Vec<String> {
-    periods.iter().map(Period::name).collect()
 }
 
 /// Actions per page of a streamed raw data download.

@@ -22,26 +22,38 @@ CREATE TABLE pull_daily (
 );
 
 -- Unique pullers do not add up across days, so each period (an ISO week 2026-W47 or a
--- month 2026-11) keeps the set of who pulled, per group a report counts: one row per
--- member. `who` is 'u:' and an account name, 'a:' and the first 8 bytes (hex) of the
--- address hashed with that period's key (never an address), or 'd:' and a company domain. kind names the group:
---   repo   key = repository                      (unique addresses per repository)
---   ref    key = repository, reference           (unique addresses per tag or digest)
---   trend  key = repository, country, cloud, tool, tag   (Trends' unique users)
---   puller key = repository                      (Technographic: who pulled which image)
---   domain key = repository, who = company domain (Technographic: which companies)
---   track  key = domain, country, cloud, tool, use case, repository (Tracked companies)
--- Key parts are separated by the unit separator (U+001F).
+-- month 2026-11) keeps the set of who pulled, per group a report counts: one row per member,
+-- both as 64-bit hashes so the table stays small enough to be cached (a period of a busy
+-- namespace holds millions of members). grp hashes the namespace, the period, the kind of
+-- group and its key (see wharf-hub/src/analytics_reports.rs: ns, repo, ref, trend, track);
+-- who is odd for an account (a hash of its name) and even for an address (8 bytes of the
+-- address hashed with the period's key, never the address).
 CREATE TABLE pull_uniques (
+    grp BIGINT NOT NULL,
+    who BIGINT NOT NULL,
+    PRIMARY KEY (grp, who)
+);
+
+-- Who pulled which image in each period, for the Technographic report, which pairs the
+-- images of every namespace by their common pullers (the primary key finds them by who).
+CREATE TABLE pull_pullers (
+    period    TEXT COLLATE "C" NOT NULL,
+    who       BIGINT NOT NULL,
+    namespace TEXT COLLATE "C" NOT NULL,
+    repo      TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (period, who, namespace, repo)
+);
+CREATE INDEX pull_pullers_image ON pull_pullers (namespace, period, repo);
+
+-- The company domains (business addresses; personal, disposable and university domains
+-- left out) that pulled each image in each period: Technographic's DOMAINS.
+CREATE TABLE pull_image_domains (
     namespace TEXT COLLATE "C" NOT NULL,
     period    TEXT COLLATE "C" NOT NULL,
-    kind      TEXT COLLATE "C" NOT NULL,
-    key       TEXT COLLATE "C" NOT NULL,
-    who       TEXT COLLATE "C" NOT NULL,
-    PRIMARY KEY (namespace, period, kind, key, who)
+    repo      TEXT COLLATE "C" NOT NULL,
+    domain    TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (namespace, period, repo, domain)
 );
--- Technographic pairs images of every namespace by their common pullers.
-CREATE INDEX pull_uniques_pullers ON pull_uniques (period, who) WHERE kind = 'puller';
 
 -- The company domains an organization follows in its Tracked companies report.
 CREATE TABLE analytics_tracked_domains (
