@@ -446,6 +446,19 @@ impl Analytics {
         Ok((pairs, companies))
     }
 
+    /// Stores actions classified elsewhere (another registry's history, a test's fixture)
+    /// with their rollups, after everything classified so far: the watermark moves just past
+    /// the last of them. False when another node moved the watermark first.
+    pub async fn import_actions(&self, actions: &[PullActionRow]) -> Result<bool, HubError> {
+        let from = self.db().classified_until().await?;
+        let last = actions.iter().map(|a| a.at_ms + 1).max().unwrap_or(0);
+        let to = from.unwrap_or(0).max(last);
+        Ok(self
+            .db()
+            .commit_actions(from, to, actions, &rollup(actions))
+            .await?)
+    }
+
     /// The company domains the namespace follows in its Tracked companies report.
     pub async fn tracked_domains(&self, namespace: &str) -> Result<Vec<String>, HubError> {
         Ok(self.db().tracked_domains(namespace).await?)

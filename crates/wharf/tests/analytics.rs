@@ -347,3 +347,73 @@ async fn analytics_off_records_nothing() {
         "{text}"
     );
 }
+
+/// Technographic, Tracked companies and the DVP counts on either database (the SQL of their
+/// joins and hashed puller sets differs between SQLite and PostgreSQL).
+#[tokio::test]
+async fn technographic_and_tracked_companies_on_this_backend() {
+    let app = TestApp::new().await;
+    let a = &app.state.analytics;
+    let week = this_week();
+    let at = wharf_hub::analytics::now_ms() - 1000;
+    let action = |user: u8, repo: &str, domain: &str| wharf_db::PullActionRow {
+        at_ms: at,
+        namespace: repo.split('/').next().unwrap().into(),
+        repo: repo.into(),
+        tag: "1.0".into(),
+        digest: format!("sha256:{}", "b".repeat(64)),
+        action: "pull_by_tag".into(),
+        method: "GET".into(),
+        user_name: format!("user{user}"),
+        ip_week: vec![user; 16],
+        ip_month: vec![user; 16],
+        tool: "podman".into(),
+        tool_version: "5.4.0".into(),
+        country: "FR".into(),
+        cloud: "aws".into(),
+        ip_type: "business".into(),
+        domain: domain.into(),
+    };
+    let mut actions = Vec::new();
+    for u in 0..12 {
+        actions.push(action(
+            u,
+            "acme/app",
+            if u < 4 { "example.com" } else { "" },
+        ));
+    }
+    for u in 0..11 {
+        actions.push(action(
+            u,
+            "other/db",
+            if u < 2 { "example.com" } else { "" },
+        ));
+    }
+    assert!(a.import_actions(&actions).await.unwrap());
+    let (pairs, companies) = a.technographic("acme", &week).await.unwrap();
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert_eq!((pairs[0].users, pairs[0].total_pullers), (11, 12));
+    assert_eq!((pairs[0].domains, pairs[0].total_domains), (1, 1));
+    assert_eq!(companies[0].domain, "example.com");
+    assert!(a.track_domain("acme", "example.com").await.unwrap());
+    let tracked = a.tracked_companies("acme", &week).await.unwrap();
+    assert_eq!(tracked.len(), 1, "{tracked:?}");
+    // podman is a local tool; on a cloud network it counts as CI/CD.
+    assert_eq!(tracked[0].inferred_use_case, "CI/CD");
+    assert_eq!(
+        (tracked[0].pulls, tracked[0].unique_authenticated_users),
+        (4, 4)
+    );
+    let trends = a.trends("acme", &week).await.unwrap();
+    assert_eq!(trends.len(), 1);
+    assert_eq!(
+        (
+            trends[0].pulls,
+            trends[0].unique_authenticated_users,
+            trends[0].unique_unauthenticated_users
+        ),
+        (12, 12, 0)
+    );
+    let dvp = a.pulls_over("acme", &[week], false, None).await.unwrap();
+    assert_eq!((dvp[0].pulls, dvp[0].unique_ips), (12, 12));
+}
