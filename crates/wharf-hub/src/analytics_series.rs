@@ -4,12 +4,11 @@
 use std::collections::HashMap;
 
 use time::Date;
-use wharf_analytics::report::rows::RawPullRow;
 use wharf_analytics::report::{Granularity, Period};
 use wharf_db::SeriesTally;
 
 use crate::HubError;
-use crate::analytics::{Analytics, bounds, raw_row};
+use crate::analytics::{Analytics, bounds};
 use crate::analytics_access::MAX_SERIES_REPOS;
 
 /// The ranges the dashboard offers, in months.
@@ -131,31 +130,6 @@ impl Analytics {
         Ok(points)
     }
 }
-
-impl Analytics {
-    /// One page of the raw data export of `namespace` for `period`: the rows after the
-    /// action `after` (0 for the first page) and where the next page starts, None after the
-    /// last. The web download streams page by page, so a slow client holds one page.
-    pub async fn raw_pulls_page(
-        &self,
-        namespace: &str,
-        period: &Period,
-        after: i64,
-    ) -> Result<(Vec<RawPullRow>, Option<i64>), HubError> {
-        let (from, to, _) = bounds(period);
-        let page = self
-            .db()
-            .actions_page(namespace, from, to, after, RAW_WEB_PAGE)
-            .await?;
-        let next = (page.len() as i64 == RAW_WEB_PAGE)
-            .then(|| page.last().map(|(id, _)| *id))
-            .flatten();
-        Ok((page.into_iter().map(|(_, a)| raw_row(a)).collect(), next))
-    }
-}
-
-/// Actions per page of a streamed raw data download.
-const RAW_WEB_PAGE: i64 = 5_000;
 
 /// The periods of the last `months` months ending with the one holding `today`, oldest first.
 pub fn series_periods(

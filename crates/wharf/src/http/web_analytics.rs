@@ -5,13 +5,10 @@
 //! only: anyone else is told the namespace does not exist.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use wharf_analytics::report::rows::{RawPullRow, Report};
-use wharf_analytics::report::{Granularity, Period, write_csv};
+use axum::http::StatusCode;
+use axum::response::Response;
+use wharf_analytics::report::{Granularity, Period};
 use wharf_hub::{AnalyticsAccess, HubError, MAX_SERIES_REPOS, SERIES_MONTHS};
 use wharf_oci::RepoName;
 
@@ -21,9 +18,12 @@ use super::web_hub::{Ctx, hub_error, message, plain_name, q, see_other, value};
 use crate::app::AppState;
 
 /// The CSV reports a period offers, as (file name, label).
-const REPORTS: [(&str, &str); 5] = [
+const REPORTS: [(&str, &str); 8] = [
     ("summary", "Summary"),
     ("trends", "Trends"),
+    ("technographic", "Technographic"),
+    ("technographic-companies", "Technographic companies"),
+    ("tracked-companies", "Tracked companies"),
     ("raw", "Raw pulls"),
     ("repository-summary", "Repository summary"),
     ("reference-summary", "Tag and digest summary"),
@@ -163,7 +163,7 @@ struct AnalyticsPage {
     table: Vec<Dot>,
     share: String,
     downloads: Vec<Download>,
-    reports: [(&'static str, &'static str); 5],
+    reports: [(&'static str, &'static str); 8],
     width: f64,
     height: f64,
     left: String,
@@ -307,34 +307,6 @@ pub(crate) async fn org_analytics(
 
 // ---- CSV downloads ----
 
-fn csv_response(ns: &str, report: &str, period: &Period, body: Body) -> Response {
-    let file = format!("{ns}-{report}-{}.csv", period.name());
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        file.replace(
-            |c: char| !c.is_ascii_alphanumeric() && !"-_.".contains(c),
-            "_"
-        )
-    );
-    let mut resp = (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response();
-    if let Ok(v) = header::HeaderValue::from_str(&disposition) {
-        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
-    resp
-}
-
-fn to_csv<R: Report>(rows: Vec<R>) -> Result<Vec<u8>, HubError> {
-    write_csv(Vec::new(), rows).map_err(|e| HubError::Internal(format!("writing the report: {e}")))
-}
-
 /// Which period a download is for: `week=2026-W47` or `month=2026-11`, and `partial=1` for
 /// one that has not ended. The error names the bad value.
 fn download_period(query: &str) -> Result<Period, String> {
@@ -408,9 +380,11 @@ pub(crate) async fn org_analytics_report(
         .and_then(|r| REPORTS.iter().find(|(name, _)| *name == r))
         .map(|(name, _)| *name)
     else {
+        let names: Vec<String> = REPORTS.iter().map(|(n, _)| format!("{n}.csv")).collect();
         return bad(&format!(
-            "report {:?} is not offered; choose summary.csv, trends.csv, raw.csv, repository-summary.csv or reference-summary.csv",
-            shown(&file)
+            "report {:?} is not offered; choose one of {}",
+            shown(&file),
+            names.join(", ")
         ));
     };
     let period = match download_period(req.uri().query().unwrap_or("")) {
@@ -428,63 +402,10 @@ pub(crate) async fn org_analytics_report(
             ),
         );
     }
-    let a = &state.analytics;
-    let rows = match report {
-        "raw" => return raw_download(&state, &ns, period),
-        "summary" => a.summary(&ns, &period).await.and_then(to_csv),
-        "trends" => a.trends(&ns, &period).await.and_then(to_csv),
-        "repository-summary" => a.repository_summary(&ns, &period).await.and_then(to_csv),
-        _ => a.reference_summary(&ns, &period).await.and_then(to_csv),
+    let Some(kind) = wharf_hub::ReportKind::from_name(report) else {
+        return bad(&format!("report {:?} is not offered", shown(&file)));
     };
-    match rows {
-        Ok(csv) => csv_response(&ns, report, &period, Body::from(csv)),
-        Err(e) => hub_error(&state, &ctx, e),
-    }
-}
-
-/// The raw data export, streamed a page of actions at a time.
-fn raw_download(state: &AppState, ns: &str, period: Period) -> Response {
-    enum Step {
-        Header,
-        Page(i64),
-        Done,
-    }
-    let analytics = state.analytics.clone();
-    let namespace = ns.to_owned();
-    let stream = futures_util::stream::unfold(Step::Header, move |step| {
-        let (analytics, namespace) = (analytics.clone(), namespace.clone());
-        async move {
-            match step {
-                Step::Done => None,
-                Step::Header => {
-                    let header = write_csv(Vec::new(), std::iter::empty::<RawPullRow>())
-                        .map_err(std::io::Error::other);
-                    Some((header.map(Bytes::from), Step::Page(0)))
-                }
-                Step::Page(after) => {
-                    match analytics.raw_pulls_page(&namespace, &period, after).await {
-                        Ok((rows, next)) => {
-                            let mut w = csv::WriterBuilder::new()
-                                .has_headers(false)
-                                .from_writer(Vec::new());
-                            let written = rows
-                                .into_iter()
-                                .try_for_each(|r| w.serialize(r))
-                                .map_err(std::io::Error::other)
-                                .and_then(|()| w.into_inner().map_err(std::io::Error::other));
-                            let step = next.map_or(Step::Done, Step::Page);
-                            Some((written.map(Bytes::from), step))
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "raw analytics download failed");
-                            Some((Err(std::io::Error::other(e.to_string())), Step::Done))
-                        }
-                    }
-                }
-            }
-        }
-    });
-    csv_response(ns, "raw", &period, Body::from_stream(stream))
+    super::dvp::csv_response(&state, ns, kind, period)
 }
 
 // ---- administration ----
