@@ -283,8 +283,9 @@ const CLASSIFY_SPAN_MS: i64 = 60_000;
 /// The longest span one classifier run covers, when its events are few.
 const CLASSIFY_SPAN_MAX_MS: i64 = 64 * CLASSIFY_SPAN_MS;
 /// About how many events one run may hold (a run holds its events, about 70 bytes each, and
-/// its actions, about 1.2 KB each, in memory); spans halve down to a minute to stay under.
-const CLASSIFY_RUN_EVENTS: u64 = 100_000;
+/// its actions, about 1.2 KB each, in memory, and writes them in one transaction that other
+/// writers wait for); spans halve down to a minute to stay under.
+const CLASSIFY_RUN_EVENTS: u64 = 25_000;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -547,10 +548,14 @@ impl Analytics {
     /// tool) and repository, each group in time order: the classifier's input. Kept compact
     /// (each distinct string once, an event as its time and 15 indexes: about 70 bytes) so a
     /// busy span fits in memory.
-    async fn manifest_events(&self, from_ms: i64, to_ms: i64) -> Result<EventSet, HubError> {
+    fn manifest_events(
+        batches: Vec<Vec<u8>>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<EventSet, HubError> {
         let mut set = EventSet::default();
         let mut global: HashMap<String, u32> = HashMap::new();
-        for data in self.db.event_batches(from_ms, to_ms).await? {
+        for data in batches {
             let batch: StoredBatch = serde_json::from_slice(&data).map_err(|e| {
                 HubError::Internal(format!("a stored batch of pull events is unreadable: {e}"))
             })?;
@@ -672,11 +677,19 @@ impl Analytics {
             let to = end.min(start.saturating_add(span));
             // Two windows of context before `start`, so actions that began there keep
             // their followers.
-            let events = self
-                .manifest_events(start - 2 * window_ms, to + window_ms)
-                .await?;
-            let actions = self.actions(&events, start, to);
-            let rollup = crate::analytics_reports::rollup(&actions);
+            let (first, last) = (start - 2 * window_ms, to + window_ms);
+            let batches = self.db.event_batches(first, last).await?;
+            // Parsing, classifying and rolling up are CPU work of up to a few seconds: off
+            // the request-serving threads.
+            let window = self.config.window;
+            let (actions, rollup) = tokio::task::spawn_blocking(move || {
+                let events = Self::manifest_events(batches, first, last)?;
+                let actions = Self::actions(window, &events, start, to);
+                let rollup = crate::analytics_reports::rollup(&actions);
+                Ok::<_, HubError>((actions, rollup))
+            })
+            .await
+            .map_err(|e| HubError::Internal(format!("the classifier stopped: {e}")))??;
             let n = actions.len() as u64;
             if !self.db.commit_actions(from, to, &actions, &rollup).await? {
                 // Another node classified this span first.
@@ -688,9 +701,8 @@ impl Analytics {
     }
 
     /// The actions starting in `[from, to)` of events sorted per client and repository.
-    fn actions(&self, set: &EventSet, from: i64, to: i64) -> Vec<PullActionRow> {
-        let window =
-            time::Duration::try_from(self.config.window).unwrap_or(classify::DEFAULT_WINDOW);
+    fn actions(window: Duration, set: &EventSet, from: i64, to: i64) -> Vec<PullActionRow> {
+        let window = time::Duration::try_from(window).unwrap_or(classify::DEFAULT_WINDOW);
         let events = &set.events;
         let text = |id: u32| set.strings[id as usize].as_str();
         let mut out = Vec::new();
