@@ -212,6 +212,32 @@ impl Analytics {
             .collect())
     }
 
+    /// A namespace's action counts in a period grouped as asked, each group with its puller
+    /// counts from the sets of kind `kind` (keyed the same way), keeping the groups `keep`
+    /// accepts.
+    async fn tally_with_pullers(
+        &self,
+        namespace: &str,
+        period: &Period,
+        by: TallyBy,
+        kind: &str,
+        keep: impl Fn(&[String]) -> bool,
+    ) -> Result<Vec<(Vec<String>, ActionCounts, UniqueCount)>, HubError> {
+        let tallies: Vec<_> = self
+            .tally(namespace, period, by)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| keep(k))
+            .collect();
+        let keys = group_keys(&tallies);
+        let uniques = self.counts_for(namespace, period, kind, &keys).await?;
+        Ok(tallies
+            .into_iter()
+            .zip(uniques)
+            .map(|((k, c), u)| (k, c, u))
+            .collect())
+    }
+
     /// The Summary report of a namespace: per repository, tag and digest.
     pub async fn summary(
         &self,
@@ -253,13 +279,11 @@ impl Analytics {
         namespace: &str,
         period: &Period,
     ) -> Result<Vec<TrendsRow>, HubError> {
-        let tallies = self.tally(namespace, period, TallyBy::Trends).await?;
-        let keys = group_keys(&tallies);
-        let uniques = self.counts_for(namespace, period, "trend", &keys).await?;
-        Ok(tallies
+        Ok(self
+            .tally_with_pullers(namespace, period, TallyBy::Trends, "trend", |_| true)
+            .await?
             .into_iter()
-            .zip(uniques)
-            .map(|((k, c), u)| {
+            .map(|(k, c, u)| {
                 let downloads = c.pulls_by_tag + c.pulls_by_digest;
                 TrendsRow {
                     date_granularity: period.granularity().to_string(),
@@ -288,13 +312,11 @@ impl Analytics {
         namespace: &str,
         period: &Period,
     ) -> Result<Vec<RepositorySummaryRow>, HubError> {
-        let tallies = self.tally(namespace, period, TallyBy::Repository).await?;
-        let keys = group_keys(&tallies);
-        let uniques = self.counts_for(namespace, period, "repo", &keys).await?;
-        Ok(tallies
+        Ok(self
+            .tally_with_pullers(namespace, period, TallyBy::Repository, "repo", |_| true)
+            .await?
             .into_iter()
-            .zip(uniques)
-            .map(|((k, c), u)| RepositorySummaryRow {
+            .map(|(k, c, u)| RepositorySummaryRow {
                 namespace: namespace.to_owned(),
                 repository: short_name(&k[0]).to_owned(),
                 unique_ip_addresses: u.addresses,
@@ -312,13 +334,11 @@ impl Analytics {
         namespace: &str,
         period: &Period,
     ) -> Result<Vec<ReferenceSummaryRow>, HubError> {
-        let tallies = self.tally(namespace, period, TallyBy::Reference).await?;
-        let keys = group_keys(&tallies);
-        let uniques = self.counts_for(namespace, period, "ref", &keys).await?;
-        Ok(tallies
+        Ok(self
+            .tally_with_pullers(namespace, period, TallyBy::Reference, "ref", |_| true)
+            .await?
             .into_iter()
-            .zip(uniques)
-            .map(|((k, c), u)| ReferenceSummaryRow {
+            .map(|(k, c, u)| ReferenceSummaryRow {
                 namespace: namespace.to_owned(),
                 repository: short_name(&k[0]).to_owned(),
                 reference: k[1].clone(),
@@ -347,18 +367,13 @@ impl Analytics {
         if tracked.is_empty() {
             return Ok(Vec::new());
         }
-        let tallies: Vec<_> = self
-            .tally(namespace, period, TallyBy::Tracked)
+        Ok(self
+            .tally_with_pullers(namespace, period, TallyBy::Tracked, "track", |k| {
+                tracked.contains(&k[0])
+            })
             .await?
             .into_iter()
-            .filter(|(k, _)| tracked.contains(&k[0]))
-            .collect();
-        let keys = group_keys(&tallies);
-        let uniques = self.counts_for(namespace, period, "track", &keys).await?;
-        Ok(tallies
-            .into_iter()
-            .zip(uniques)
-            .map(|((k, c), u)| {
+            .map(|(k, c, u)| {
                 let downloads = c.pulls_by_tag + c.pulls_by_digest;
                 TrackedCompanyRow {
                     date_granularity: period.granularity().to_string(),
@@ -656,15 +671,12 @@ impl Analytics {
         let mut out = Vec::new();
         for period in periods {
             if by_repo {
-                let tallies: Vec<_> = self
-                    .tally(namespace, period, TallyBy::Repository)
-                    .await?
-                    .into_iter()
-                    .filter(|(k, _)| repos.is_none_or(|r| r.contains(&k[0])))
-                    .collect();
-                let keys = group_keys(&tallies);
-                let uniques = self.counts_for(namespace, period, "repo", &keys).await?;
-                for ((k, c), u) in tallies.into_iter().zip(uniques) {
+                let groups = self
+                    .tally_with_pullers(namespace, period, TallyBy::Repository, "repo", |k| {
+                        repos.is_none_or(|r| r.contains(&k[0]))
+                    })
+                    .await?;
+                for (k, c, u) in groups {
                     out.push(PullsInPeriod {
                         period: *period,
                         unique_ips: u.addresses,
