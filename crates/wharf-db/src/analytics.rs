@@ -518,8 +518,9 @@ impl Db {
         .await?)
     }
 
-    /// For the images of `namespace`, every image of any namespace that shares at least
-    /// `min_common` pullers in a period: (image, paired image, common pullers).
+    /// For the images of `namespace`, every public image of any namespace that shares at
+    /// least `min_common` pullers in a period: (image, paired image, common pullers).
+    /// Another namespace's private repositories are never named (nor a deleted one's).
     pub async fn paired_images(
         &self,
         namespace: &str,
@@ -529,7 +530,8 @@ impl Db {
         Ok(sqlx::query_as(
             "SELECT a.repo, b.repo, CAST(COUNT(*) AS BIGINT) FROM pull_pullers a \
              JOIN pull_pullers b ON b.period = a.period AND b.who = a.who AND b.repo <> a.repo \
-             WHERE a.namespace = $1 AND a.period = $2 \
+             JOIN repositories r ON r.name = b.repo \
+             WHERE a.namespace = $1 AND a.period = $2 AND (r.private = 0 OR b.namespace = $1) \
              GROUP BY a.repo, b.repo HAVING COUNT(*) >= $3 ORDER BY a.repo, b.repo",
         )
         .bind(namespace)

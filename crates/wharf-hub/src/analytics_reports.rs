@@ -900,6 +900,18 @@ mod tests {
         actions.extend(pulls("other/db", 3..5, "gmail.com"));
         actions.extend(pulls("other/db", 5..10, ""));
         actions.extend(pulls("other/cache", 0..1, "example.com"));
+        for (repo, private) in [
+            ("acme/app", false),
+            ("other/db", false),
+            ("other/cache", true),
+        ] {
+            let name: wharf_oci::RepoName = repo.parse().unwrap();
+            a.db().set_repo_private(&name, private).await.unwrap();
+        }
+        // Ten users of acme/app also pull other/secret, a private repository: never named.
+        actions.extend(pulls("other/secret", 0..10, ""));
+        let secret: wharf_oci::RepoName = "other/secret".parse().unwrap();
+        a.db().set_repo_private(&secret, true).await.unwrap();
         store(&a, &actions[..20]).await;
         // A second run adds to the same rollups.
         store(&a, &actions[20..]).await;
@@ -915,9 +927,22 @@ mod tests {
         assert_eq!(companies.len(), 1);
         assert_eq!(companies[0].domain, "example.com");
         // other/db's own report pairs it back with acme/app (10 common users of its 10).
+        // other's own report may name its own private image: other/db pairs with acme/app
+        // and other/secret (10 common users each), other/secret with acme/app and other/db.
         let (theirs, _) = a.technographic("other", &week).await.unwrap();
-        assert_eq!(theirs.len(), 1);
-        assert_eq!((theirs[0].users, theirs[0].total_pullers), (10, 10));
+        let named: Vec<_> = theirs
+            .iter()
+            .map(|p| (p.dvpp_image.as_str(), p.paired_image.as_str(), p.users))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("other/db", "acme/app", 10),
+                ("other/db", "other/secret", 10),
+                ("other/secret", "acme/app", 10),
+                ("other/secret", "other/db", 10)
+            ]
+        );
 
         // Nothing is tracked until the organization says so.
         assert!(
@@ -957,10 +982,14 @@ mod tests {
             .collect();
         assert_eq!(
             counts,
-            [("other/cache".into(), 1, 1), ("other/db".into(), 10, 10)]
+            [
+                ("other/cache".into(), 1, 1),
+                ("other/db".into(), 10, 10),
+                ("other/secret".into(), 10, 10)
+            ]
         );
         let whole = a.pulls_over("other", &[week], false, None).await.unwrap();
-        assert_eq!((whole[0].pulls, whole[0].unique_ips), (11, 10));
+        assert_eq!((whole[0].pulls, whole[0].unique_ips), (21, 10));
     }
 
     #[tokio::test]

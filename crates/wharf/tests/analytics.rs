@@ -389,9 +389,22 @@ async fn technographic_and_tracked_companies_on_this_backend() {
             if u < 2 { "example.com" } else { "" },
         ));
     }
+    // Eleven of them also pull a private repository of another namespace: never named.
+    for u in 0..11 {
+        actions.push(action(u, "other/secret", ""));
+    }
+    for (repo, private) in [
+        ("acme/app", false),
+        ("other/db", false),
+        ("other/secret", true),
+    ] {
+        let name: wharf_oci::RepoName = repo.parse().unwrap();
+        a.db().set_repo_private(&name, private).await.unwrap();
+    }
     assert!(a.import_actions(&actions).await.unwrap());
     let (pairs, companies) = a.technographic("acme", &week).await.unwrap();
     assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert_eq!(pairs[0].paired_image, "other/db");
     assert_eq!((pairs[0].users, pairs[0].total_pullers), (11, 12));
     assert_eq!((pairs[0].domains, pairs[0].total_domains), (1, 1));
     assert_eq!(companies[0].domain, "example.com");
