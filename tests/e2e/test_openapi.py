@@ -739,6 +739,10 @@ def test_live_answers_match_the_spec(hub_wharf):
     api.call("GET", DL, path=dl_path, params={"expires": link[4], "signature": tampered}, expect=403)
     api.call("GET", DL, path=dl_path, params={"expires": int(link[4]) + 1, "signature": link[5]}, expect=403)
     api.call("GET", DL, path={**dl_path, "dataview": "raw"}, params={"expires": link[4], "signature": link[5]}, expect=403)
+    # Extension summaries: one link per extension with events in the period (none last week).
+    assert api.call("GET", VW, path={**past, "dataview": "extension-core"}, token=bob, expect=200).json() == {"data": []}
+    api.call("GET", DL + "/{extension}", path={**dl_path, "dataview": "extension-core", "extension": "app"},
+             params={"expires": link[4], "signature": link[5]}, expect=403)
 
     # ---- tracked companies (an organization's domains)
     TD, TDD = "/v2/orgs/{org}/analytics/tracked-domains", "/v2/orgs/{org}/analytics/tracked-domains/{domain}"

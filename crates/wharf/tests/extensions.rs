@@ -509,3 +509,102 @@ async fn summaries_count_a_week_and_a_month_of_events_by_hand() {
             .is_empty()
     );
 }
+
+/// The analytics API hands out one signed link per extension for a past week's extension
+/// summaries, each downloading that extension's row without a token.
+#[tokio::test]
+async fn extension_summaries_download_through_the_analytics_api() {
+    let s = setup().await;
+    let app = &s.app;
+    let last_week = Period::week_of(now().date()).previous();
+    let monday = last_week.start();
+    let r = post(
+        app,
+        "acme/ext",
+        Some(&s.alice),
+        json!([
+            ev("install", "u1", &noon(monday)),
+            ev("install", "u2", &noon(monday)),
+            ev("uninstall", "u1", &noon(monday)),
+            ev("open", "u2", &noon(monday))
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", detail(&r));
+    // acme needs analytics for the API to answer.
+    let boss = app.state.hub.user("alice").await.unwrap().unwrap();
+    let admin = wharf_hub::User {
+        is_admin: true,
+        ..boss
+    };
+    app.state
+        .hub
+        .enable_analytics(&admin, "acme")
+        .await
+        .unwrap();
+    let (year, week, _) = monday.to_iso_week_date();
+    let view = |v: &str| {
+        format!(
+            "/api/publisher/analytics/v1/namespaces/acme/pulls/exports/years/{year}/weeks/{week}/{v}"
+        )
+    };
+    let meta = app
+        .req(
+            Method::GET,
+            "/api/publisher/analytics/v1/namespaces/acme",
+            &[("authorization", s.bob.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(meta.status, StatusCode::OK, "{}", detail(&meta));
+    assert_eq!(meta.json()["extensionPublisher"], true);
+    for (v, header, row) in [
+        (
+            "extension-core",
+            "Installs,TotalInstalls,Uninstalls,TotalUninstalls,Updates",
+            "2,2,1,1,0",
+        ),
+        (
+            "extension-premium",
+            "Installs,UniqueInstalls,Uninstalls,UniqueUninstalls,Usage,UniqueUsers",
+            "2,2,1,1,1,1",
+        ),
+    ] {
+        let r = app
+            .req(
+                Method::GET,
+                &view(v),
+                &[("authorization", s.bob.as_str())],
+                "",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", detail(&r));
+        let links = r.json()["data"].as_array().unwrap().clone();
+        assert_eq!(links.len(), 1, "one extension has events: {links:?}");
+        let url = links[0]["url"].as_str().unwrap();
+        let path = &url[url.find("/api/").unwrap()..];
+        assert!(path.contains(&format!("/{v}/ext?")), "{path}");
+        let csv = app.req(Method::GET, path, &[], "").await;
+        assert_eq!(csv.status, StatusCode::OK, "{}", detail(&csv));
+        assert_eq!(
+            String::from_utf8_lossy(&csv.body),
+            format!("{header}\n{row}\n")
+        );
+        // The signature covers the extension: another one's file is refused.
+        let other = path.replace("/ext?", "/tool?");
+        assert_eq!(
+            app.req(Method::GET, &other, &[], "").await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+    // Outsiders learn nothing.
+    let r = app
+        .req(
+            Method::GET,
+            &view("extension-core"),
+            &[("authorization", s.carol.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

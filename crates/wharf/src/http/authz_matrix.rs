@@ -768,6 +768,7 @@ const API_MATRIX: &[(&str, &str, [Api; 8])] = &[
     ("GET", "/api/publisher/analytics/v1/namespaces/{ns}/pulls/exports/years/{year}/{timespantype}/{timespan}", API_ORG_READ),
     ("GET", "/api/publisher/analytics/v1/namespaces/{ns}/pulls/exports/years/{year}/{timespantype}/{timespan}/{dataview}", API_ORG_READ),
     ("GET", "/api/publisher/analytics/v1/downloads/{ns}/{period}/{dataview}", API_LINK_ONLY),
+    ("GET", "/api/publisher/analytics/v1/downloads/{ns}/{period}/{dataview}/{extension}", API_LINK_ONLY),
     ("POST", "/api/publisher/analytics/v1/extensions/{ns}/{repo}/events", API_ORG_OWNER),
 ];
 
@@ -900,7 +901,8 @@ async fn every_api_endpoint_answers_every_caller_as_the_matrix_says() {
             .replace("{timespantype}", "weeks")
             .replace("{timespan}", "10")
             .replace("{dataview}", "summary")
-            .replace("{period}", "2020-W10");
+            .replace("{period}", "2020-W10")
+            .replace("{extension}", "app");
         let path = if path.ends_with("/repos/pulls") {
             format!("{path}?repos=acme/app")
         } else {

@@ -53,6 +53,7 @@ pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
         "/namespaces/{ns}/pulls/exports/years/{year}/{timespantype}/{timespan}/{dataview}",
     ),
     ("GET", "/downloads/{ns}/{period}/{dataview}"),
+    ("GET", "/downloads/{ns}/{period}/{dataview}/{extension}"),
 ];
 
 pub(crate) async fn dispatch(
@@ -86,8 +87,14 @@ async fn route(state: &AppState, req: Request) -> Response {
         );
     }
     let headers = req.headers().clone();
-    if let ["downloads", ns, period, view] = segs.as_slice() {
-        return download(state, ns, period, view, &query).await;
+    match segs.as_slice() {
+        ["downloads", ns, period, view] => {
+            return download(state, ns, period, view, None, &query).await;
+        }
+        ["downloads", ns, period, view, extension] => {
+            return download(state, ns, period, view, Some(extension), &query).await;
+        }
+        _ => {}
     }
     let user = match super::hub_repos::principal(state, &headers).await {
         Ok(wharf_hub::Principal::User(u)) => u,
@@ -119,7 +126,7 @@ async fn route(state: &AppState, req: Request) -> Response {
                         .map(|(p, _)| json(StatusCode::OK, timespan_json(&p)))
                 }
                 ["pulls", "exports", "years", year, kind, n, view] => {
-                    data_view(state, &headers, ns, year, kind, n, view, today)
+                    data_view(state, &headers, ns, year, kind, n, view, today).await
                 }
                 _ => Err(error(StatusCode::NOT_FOUND, "no such API endpoint")),
             },
@@ -195,15 +202,26 @@ async fn namespaces(state: &AppState, user: &User) -> Answer {
 
 async fn metadata(state: &AppState, ns: &str) -> Answer {
     let program = state.hub.program_of(ns).await.map_err(hub)?;
+    // Whether any extension of the namespace has events (the all-time totals list every one).
+    let today = time::OffsetDateTime::now_utc().date();
+    let extension_publisher = !state
+        .extensions
+        .extension_core_summary(ns, &Period::containing(Granularity::Monthly, today))
+        .await
+        .map_err(hub)?
+        .is_empty();
     let views: Vec<&str> = ReportKind::ALL.iter().map(|k| k.name()).collect();
     Ok(json(
         StatusCode::OK,
         serde_json::json!({
             "namespace": ns,
             "publisherType": program.map_or("none", |b| b.slug()),
-            "extensionPublisher": false,
+            "extensionPublisher": extension_publisher,
             "extraRepos": null,
-            "datasets": [{ "name": "pulls", "timespans": ["months", "weeks"], "views": views }],
+            "datasets": [
+                { "name": "pulls", "timespans": ["months", "weeks"], "views": views },
+                { "name": "extensions", "timespans": ["months", "weeks"], "views": EXTENSION_VIEWS },
+            ],
         }),
     ))
 }
@@ -501,8 +519,39 @@ fn exported_period(
     Ok((period, g))
 }
 
+/// The extension summaries: one file (one row) per extension, as the seeds' columns have no
+/// extension name.
+const EXTENSION_VIEWS: [&str; 2] = ["extension-core", "extension-premium"];
+
+/// The extensions of a namespace with a row in the summary of a period.
+async fn extensions_of(
+    state: &AppState,
+    ns: &str,
+    view: &str,
+    period: &Period,
+) -> Result<Vec<(String, Vec<u8>)>, Response> {
+    use wharf_analytics::report::write_csv;
+    let csv = |e: csv::Error| hub(HubError::Internal(format!("writing a report: {e}")));
+    let ext = &state.extensions;
+    let mut files = Vec::new();
+    if view == "extension-core" {
+        for r in ext.extension_core_summary(ns, period).await.map_err(hub)? {
+            files.push((r.repository, write_csv(Vec::new(), [r.row]).map_err(csv)?));
+        }
+    } else {
+        for r in ext
+            .extension_premium_summary(ns, period)
+            .await
+            .map_err(hub)?
+        {
+            files.push((r.repository, write_csv(Vec::new(), [r.row]).map_err(csv)?));
+        }
+    }
+    Ok(files)
+}
+
 #[allow(clippy::too_many_arguments)]
-fn data_view(
+async fn data_view(
     state: &AppState,
     headers: &HeaderMap,
     ns: &str,
@@ -513,28 +562,50 @@ fn data_view(
     today: Date,
 ) -> Answer {
     let (period, _) = exported_period(year, kind, n, today)?;
+    let base = super::hub_api::base_url(state, headers);
+    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + LINK_TTL_SECS;
+    let link = |path: String| {
+        let signature = state.analytics.sign_download(&path, expires);
+        serde_json::json!({ "url": format!("{base}{path}?expires={expires}&signature={signature}") })
+    };
+    if EXTENSION_VIEWS.contains(&view) {
+        let links: Vec<_> = extensions_of(state, ns, view, &period)
+            .await?
+            .into_iter()
+            .map(|(repo, _)| {
+                link(format!(
+                    "{BASE}/downloads/{ns}/{}/{view}/{repo}",
+                    period.name()
+                ))
+            })
+            .collect();
+        return Ok(json(StatusCode::OK, serde_json::json!({ "data": links })));
+    }
     let Some(report) = ReportKind::from_name(view) else {
         let names: Vec<_> = ReportKind::ALL.iter().map(|k| k.name()).collect();
         return Err(bad(&format!(
-            "data view {:?} is not one of {}",
+            "data view {:?} is not one of {}, {}",
             short(view),
-            names.join(", ")
+            names.join(", "),
+            EXTENSION_VIEWS.join(", ")
         )));
     };
     let path = format!("{BASE}/downloads/{ns}/{}/{}", period.name(), report.name());
-    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + LINK_TTL_SECS;
-    let signature = state.analytics.sign_download(&path, expires);
-    let base = super::hub_api::base_url(state, headers);
     Ok(json(
         StatusCode::OK,
-        serde_json::json!({ "data": [{
-            "url": format!("{base}{path}?expires={expires}&signature={signature}"),
-        }] }),
+        serde_json::json!({ "data": [link(path)] }),
     ))
 }
 
 /// A signed download link: the report streamed as CSV.
-async fn download(state: &AppState, ns: &str, period: &str, view: &str, query: &str) -> Response {
+async fn download(
+    state: &AppState,
+    ns: &str,
+    period: &str,
+    view: &str,
+    extension: Option<&str>,
+    query: &str,
+) -> Response {
     let mut expires = None;
     let mut signature = String::new();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
@@ -544,7 +615,10 @@ async fn download(state: &AppState, ns: &str, period: &str, view: &str, query: &
             _ => {}
         }
     }
-    let path = format!("{BASE}/downloads/{ns}/{period}/{view}");
+    let path = match extension {
+        Some(e) => format!("{BASE}/downloads/{ns}/{period}/{view}/{e}"),
+        None => format!("{BASE}/downloads/{ns}/{period}/{view}"),
+    };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let Some(expires) = expires else {
         return error(
@@ -561,10 +635,53 @@ async fn download(state: &AppState, ns: &str, period: &str, view: &str, query: &
             "this download link is not valid or has expired; ask the data view endpoint for a new one",
         );
     }
-    let (Ok(period), Some(report)) = (period.parse::<Period>(), ReportKind::from_name(view)) else {
+    let Ok(period) = period.parse::<Period>() else {
+        return error(StatusCode::NOT_FOUND, "no such report");
+    };
+    if let Some(extension) = extension {
+        if !EXTENSION_VIEWS.contains(&view) {
+            return error(StatusCode::NOT_FOUND, "no such report");
+        }
+        let files = match extensions_of(state, ns, view, &period).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let Some((_, bytes)) = files.into_iter().find(|(r, _)| r == extension) else {
+            return error(StatusCode::NOT_FOUND, "no such extension report");
+        };
+        return (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!(
+                        "attachment; filename=\"{}\"",
+                        safe_file_name(&format!("{extension}.{view}.{}.csv", period.name()))
+                    ),
+                ),
+            ],
+            bytes,
+        )
+            .into_response();
+    }
+    let Some(report) = ReportKind::from_name(view) else {
         return error(StatusCode::NOT_FOUND, "no such report");
     };
     csv_response(state, ns.to_owned(), report, period)
+}
+
+/// A name fit for `Content-Disposition`: ASCII letters, digits, `-`, `_` and `.` only.
+fn safe_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Streams a report as a CSV attachment (also used by the web pages).
@@ -600,16 +717,7 @@ pub(crate) fn csv_response(
     let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let name = safe_file_name(&name);
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
