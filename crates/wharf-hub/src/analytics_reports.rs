@@ -461,6 +461,27 @@ impl Analytics {
         Ok((pairs, companies))
     }
 
+    /// The complete weeks or months (as of `today`) with actions of `namespace` on some day
+    /// in `[from, to)`, oldest first: what the exports list.
+    pub async fn periods_with_data(
+        &self,
+        namespace: &str,
+        granularity: wharf_analytics::report::Granularity,
+        from: time::Date,
+        to: time::Date,
+        today: time::Date,
+    ) -> Result<Vec<Period>, HubError> {
+        let day = |d: time::Date| d.midnight().assume_utc().unix_timestamp() * 1000 / DAY_MS;
+        let mut out: Vec<Period> = Vec::new();
+        for d in self.db().active_days(namespace, day(from), day(to)).await? {
+            let p = Period::containing(granularity, datetime(d * DAY_MS).date());
+            if p.is_available(today) && out.last() != Some(&p) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
     /// Stores actions classified elsewhere (another registry's history, a test's fixture)
     /// with their rollups, after everything classified so far: the watermark moves just past
     /// the last of them. False when another node moved the watermark first.

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use wharf_analytics::privacy::HashSecret;
 use wharf_analytics::report::rows::{ExtensionCoreRow, ExtensionPremiumRow};
-use wharf_analytics::report::{Granularity, Period};
+use wharf_analytics::report::{Granularity, Period, write_csv};
 use wharf_db::{Db, ExtensionEventRow, ExtensionTally};
 use wharf_oci::RepoName;
 
@@ -171,6 +171,37 @@ pub struct PerExtension<R> {
     pub row: R,
 }
 
+/// One extension's summary file (see `Extensions::summary_files`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionFile {
+    /// The repository without its namespace.
+    pub repository: String,
+    pub csv: Vec<u8>,
+    /// False for the all-zeros file of an extension without events.
+    pub had_events: bool,
+}
+
+fn core_row(t: &ExtensionTally) -> ExtensionCoreRow {
+    ExtensionCoreRow {
+        installs: t.installs,
+        total_installs: t.total_installs,
+        uninstalls: t.uninstalls,
+        total_uninstalls: t.total_uninstalls,
+        updates: t.updates,
+    }
+}
+
+fn premium_row(t: &ExtensionTally) -> ExtensionPremiumRow {
+    ExtensionPremiumRow {
+        installs: t.installs,
+        unique_installs: t.unique_installs,
+        uninstalls: t.uninstalls,
+        unique_uninstalls: t.unique_uninstalls,
+        usage: t.opens,
+        unique_users: t.unique_openers,
+    }
+}
+
 /// Proof that the caller may report events for a repository (from `Extensions::authorize`).
 #[derive(Debug, Clone)]
 pub struct ReportAccess {
@@ -290,16 +321,10 @@ impl Extensions {
         Ok(self
             .tally(namespace, period)
             .await?
-            .into_iter()
+            .iter()
             .map(|t| PerExtension {
                 repository: short_name(&t.repo),
-                row: ExtensionCoreRow {
-                    installs: t.installs,
-                    total_installs: t.total_installs,
-                    uninstalls: t.uninstalls,
-                    total_uninstalls: t.total_uninstalls,
-                    updates: t.updates,
-                },
+                row: core_row(t),
             })
             .collect())
     }
@@ -315,19 +340,61 @@ impl Extensions {
         Ok(self
             .tally(namespace, period)
             .await?
-            .into_iter()
+            .iter()
             .map(|t| PerExtension {
                 repository: short_name(&t.repo),
-                row: ExtensionPremiumRow {
-                    installs: t.installs,
-                    unique_installs: t.unique_installs,
-                    uninstalls: t.uninstalls,
-                    unique_uninstalls: t.unique_uninstalls,
-                    usage: t.opens,
-                    unique_users: t.unique_openers,
-                },
+                row: premium_row(t),
             })
             .collect())
+    }
+
+    /// The summary files of `report` (`extension-core` or `extension-premium`): the seeds'
+    /// columns carry no extension name, so each extension has its own file, its header and
+    /// its one row. Every extension with events before the period's end, or only `only`
+    /// (a repository without its namespace; all zeros when it had no events).
+    pub async fn summary_files(
+        &self,
+        namespace: &str,
+        report: &str,
+        period: &Period,
+        only: Option<&str>,
+    ) -> Result<Vec<ExtensionFile>, HubError> {
+        let mut tallies: Vec<(ExtensionTally, bool)> = self
+            .tally(namespace, period)
+            .await?
+            .into_iter()
+            .map(|t| (t, true))
+            .collect();
+        if let Some(only) = only {
+            let full = format!("{namespace}/{only}");
+            tallies = match tallies.into_iter().find(|(t, _)| t.repo == full) {
+                Some(found) => vec![found],
+                None => vec![(
+                    ExtensionTally {
+                        repo: full,
+                        ..Default::default()
+                    },
+                    false,
+                )],
+            };
+        }
+        let csv = |e: csv::Error| HubError::Internal(format!("writing a report: {e}"));
+        tallies
+            .into_iter()
+            .map(|(t, had_events)| {
+                let bytes = if report == "extension-core" {
+                    write_csv(Vec::new(), [core_row(&t)])
+                } else {
+                    write_csv(Vec::new(), [premium_row(&t)])
+                }
+                .map_err(csv)?;
+                Ok(ExtensionFile {
+                    repository: short_name(&t.repo),
+                    csv: bytes,
+                    had_events,
+                })
+            })
+            .collect()
     }
 
     async fn tally(

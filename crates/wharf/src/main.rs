@@ -593,46 +593,24 @@ async fn extension_export(
     repository: Option<&str>,
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    use wharf_analytics::report::rows::{ExtensionCoreRow, ExtensionPremiumRow};
-    use wharf_analytics::report::write_csv;
-    let ext = &state.extensions;
     // `acme/my-extension` names the same extension as `my-extension`.
     let repository = repository.map(|r| {
         r.strip_prefix(namespace)
             .and_then(|r| r.strip_prefix('/'))
             .unwrap_or(r)
     });
-    // (repository, CSV) of each extension.
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    if report == "extension-core" {
-        let rows = ext.extension_core_summary(namespace, period).await?;
-        let zero = ExtensionCoreRow {
-            installs: 0,
-            total_installs: 0,
-            uninstalls: 0,
-            total_uninstalls: 0,
-            updates: 0,
-        };
-        for (name, row) in pick(rows, repository, zero, |r| (r.repository, r.row)) {
-            files.push((name, write_csv(Vec::new(), [row])?));
-        }
-    } else {
-        let rows = ext.extension_premium_summary(namespace, period).await?;
-        let zero = ExtensionPremiumRow {
-            installs: 0,
-            unique_installs: 0,
-            uninstalls: 0,
-            unique_uninstalls: 0,
-            usage: 0,
-            unique_users: 0,
-        };
-        for (name, row) in pick(rows, repository, zero, |r| (r.repository, r.row)) {
-            files.push((name, write_csv(Vec::new(), [row])?));
-        }
+    let mut files = state
+        .extensions
+        .summary_files(namespace, report, period, repository)
+        .await?;
+    if let (Some(repo), Some(f)) = (repository, files.first())
+        && !f.had_events
+    {
+        eprintln!("note: no events of {repo} up to the end of this period: all zeros");
     }
     match (repository, out) {
         (Some(repo), out) => {
-            let csv = files.pop().map(|(_, csv)| csv).unwrap_or_default();
+            let csv = files.pop().map(|f| f.csv).unwrap_or_default();
             match out {
                 Some(path) => std::fs::write(path, &csv)
                     .map_err(|e| anyhow::anyhow!("--out {}: {e}", path.display()))?,
@@ -650,9 +628,9 @@ async fn extension_export(
             std::fs::create_dir_all(dir).map_err(|e| {
                 anyhow::anyhow!("--out {}: cannot create the directory: {e}", dir.display())
             })?;
-            for (name, csv) in &files {
-                let path = dir.join(format!("{name}.{report}.{}.csv", period.name()));
-                std::fs::write(&path, csv)
+            for f in &files {
+                let path = dir.join(format!("{}.{report}.{}.csv", f.repository, period.name()));
+                std::fs::write(&path, &f.csv)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                 println!("{}", path.display());
             }
@@ -667,30 +645,6 @@ async fn extension_export(
         ),
     }
     Ok(())
-}
-
-/// The rows as (repository, row); only `repository`'s when given (zeros when it had no events).
-fn pick<T, R: Clone>(
-    rows: Vec<T>,
-    repository: Option<&str>,
-    zero: R,
-    split: impl Fn(T) -> (String, R),
-) -> Vec<(String, R)> {
-    let all = rows.into_iter().map(split);
-    match repository {
-        None => all.collect(),
-        Some(repo) => {
-            let row = all
-                .filter(|(name, _)| name == repo)
-                .map(|(_, r)| r)
-                .next()
-                .unwrap_or_else(|| {
-                    eprintln!("note: no events of {repo} up to the end of this period: all zeros");
-                    zero
-                });
-            vec![(repo.to_owned(), row)]
-        }
-    }
 }
 
 async fn analytics(cmd: AnalyticsCommand) -> anyhow::Result<()> {

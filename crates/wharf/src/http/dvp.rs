@@ -375,17 +375,6 @@ async fn repos_pulls(state: &AppState, user: &User, query: &str, today: Date) ->
     Ok(json(StatusCode::OK, serde_json::json!({ "repos": repos })))
 }
 
-const DAY_MS: i64 = 86_400_000;
-
-fn day_of(date: Date) -> i64 {
-    date.midnight().assume_utc().unix_timestamp() * 1000 / DAY_MS
-}
-
-fn date_of(day: i64) -> Date {
-    time::OffsetDateTime::from_unix_timestamp(day * 86_400)
-        .map_or(Date::MIN, time::OffsetDateTime::date)
-}
-
 /// The complete periods of a granularity in which a namespace has actions, over `[from, to)`.
 async fn periods_with_data(
     state: &AppState,
@@ -395,20 +384,11 @@ async fn periods_with_data(
     to: Date,
     today: Date,
 ) -> Result<Vec<Period>, Response> {
-    let days = state
+    state
         .analytics
-        .db()
-        .active_days(ns, day_of(from), day_of(to))
+        .periods_with_data(ns, granularity, from, to, today)
         .await
-        .map_err(|e| hub(e.into()))?;
-    let mut out: Vec<Period> = Vec::new();
-    for d in days {
-        let p = Period::containing(granularity, date_of(d));
-        if p.is_available(today) && out.last() != Some(&p) {
-            out.push(p);
-        }
-    }
-    Ok(out)
+        .map_err(hub)
 }
 
 async fn years(state: &AppState, ns: &str, today: Date) -> Answer {
@@ -530,24 +510,14 @@ async fn extensions_of(
     view: &str,
     period: &Period,
 ) -> Result<Vec<(String, Vec<u8>)>, Response> {
-    use wharf_analytics::report::write_csv;
-    let csv = |e: csv::Error| hub(HubError::Internal(format!("writing a report: {e}")));
-    let ext = &state.extensions;
-    let mut files = Vec::new();
-    if view == "extension-core" {
-        for r in ext.extension_core_summary(ns, period).await.map_err(hub)? {
-            files.push((r.repository, write_csv(Vec::new(), [r.row]).map_err(csv)?));
-        }
-    } else {
-        for r in ext
-            .extension_premium_summary(ns, period)
-            .await
-            .map_err(hub)?
-        {
-            files.push((r.repository, write_csv(Vec::new(), [r.row]).map_err(csv)?));
-        }
-    }
-    Ok(files)
+    Ok(state
+        .extensions
+        .summary_files(ns, view, period, None)
+        .await
+        .map_err(hub)?
+        .into_iter()
+        .map(|f| (f.repository, f.csv))
+        .collect())
 }
 
 #[allow(clippy::too_many_arguments)]
