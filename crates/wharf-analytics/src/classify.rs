@@ -105,8 +105,11 @@ pub struct Action {
     /// The digest the first request resolved to (for a multi-arch pull, the index's).
     pub digest: Digest,
     /// The positions of the requests this action consumed, counted over every request pushed
-    /// to the [`Classifier`].
+    /// to the [`Classifier`]. For a resumed action, only its followers in this run.
     pub events: Range<usize>,
+    /// Begun before the classifier was resumed with it (see [`Classifier::resume`]): its first
+    /// request is not among those pushed.
+    pub resumed: bool,
 }
 
 impl Action {
@@ -135,6 +138,21 @@ struct Pending {
     reference: Reference,
     digest: Digest,
     stage: Stage,
+    resumed: bool,
+}
+
+/// An action that may still take followers when a classifier stops: what a batch job that
+/// classifies a stream piece by piece carries from one piece to the next, so the next piece
+/// needs none of the earlier requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAction {
+    /// The first request's time, method and reference, and the digest it resolved to.
+    pub time: OffsetDateTime,
+    pub method: Method,
+    pub reference: Reference,
+    pub digest: Digest,
+    /// A HEAD already followed by a GET of the same digest.
+    pub followed: bool,
 }
 
 impl Pending {
@@ -151,6 +169,7 @@ impl Pending {
             reference: self.reference,
             digest: self.digest,
             events: self.start..end,
+            resumed: self.resumed,
         }
     }
 }
@@ -216,8 +235,53 @@ impl Classifier {
             reference: request.reference.clone(),
             digest: request.digest.clone(),
             stage: Stage::Started,
+            resumed: false,
         });
         ended
+    }
+
+    /// Continues an action an earlier classifier left open (see [`Classifier::take_open`]);
+    /// returns the action pending before, if any.
+    pub fn resume(&mut self, open: OpenAction) -> Option<Action> {
+        let ended = self.finish();
+        self.pending = Some(Pending {
+            start: self.next,
+            time: open.time,
+            method: open.method,
+            reference: open.reference,
+            digest: open.digest,
+            stage: if open.followed {
+                Stage::SameDigestFetched
+            } else {
+                Stage::Started
+            },
+            resumed: true,
+        });
+        ended
+    }
+
+    /// Takes the pending action out, if it can still take a follower at `now` or later, to
+    /// carry it to the classifier of the next requests, with the position of its first
+    /// request (None when it was resumed); ends it (the returned action) if not.
+    #[allow(clippy::type_complexity)]
+    pub fn take_open(
+        &mut self,
+        now: OffsetDateTime,
+    ) -> Result<Option<(OpenAction, Option<usize>)>, Action> {
+        if let Some(ended) = self.expire(now) {
+            return Err(ended);
+        }
+        Ok(self.pending.take().map(|p| {
+            let first = (!p.resumed).then_some(p.start);
+            let open = OpenAction {
+                time: p.time,
+                method: p.method,
+                reference: p.reference,
+                digest: p.digest,
+                followed: p.stage == Stage::SameDigestFetched,
+            };
+            (open, first)
+        }))
     }
 
     /// Ends the pending action if no follower can come any more at `now` (for a live stream
@@ -596,5 +660,55 @@ mod tests {
             next = events.end;
         }
         assert_eq!(next, specs.len());
+    }
+
+    /// Classifying a stream in pieces, carrying the open action from one piece to the next,
+    /// finds the same actions as classifying it whole, wherever the stream is cut.
+    #[test]
+    fn carrying_the_open_action_across_pieces_changes_nothing() {
+        let specs: Vec<String> = [
+            format!("HEAD v1={INDEX}@0"),
+            format!("GET {INDEX}@1"),
+            format!("GET {AMD64}@2"),
+            format!("HEAD v1={INDEX}@20"),
+            format!("GET v1={INDEX}@40"),
+            format!("GET {ARM64}@100"),
+            format!("HEAD {OTHER}@130"),
+            format!("GET {OTHER}@190"),
+            format!("GET {AMD64}@191"),
+            format!("HEAD v2={OTHER}@300"),
+        ]
+        .into();
+        let requests: Vec<_> = specs.iter().map(|s| req(s)).collect();
+        let summary = |a: &Action| (a.kind, a.time, a.reference.clone(), a.digest.clone());
+        let whole: Vec<_> = classify(&requests, DEFAULT_WINDOW)
+            .iter()
+            .map(summary)
+            .collect();
+        for cut in 0..=requests.len() {
+            // Cut at the time of request `cut` (the next piece starts with it).
+            let now = requests.get(cut).map_or(at(1000), |r| r.time);
+            let mut first = Classifier::default();
+            let mut found: Vec<_> = requests[..cut]
+                .iter()
+                .filter_map(|r| first.push(r))
+                .collect();
+            let mut second = Classifier::default();
+            match first.take_open(now) {
+                Ok(Some((open, first))) => {
+                    if let Some(first) = first {
+                        assert_eq!(requests[first].time, open.time);
+                    }
+                    assert_eq!(second.resume(open), None)
+                }
+                Ok(None) => {}
+                Err(ended) => found.push(ended),
+            }
+            found.extend(requests[cut..].iter().filter_map(|r| second.push(r)));
+            found.extend(second.finish());
+            let pieces: Vec<_> = found.iter().map(summary).collect();
+            assert_eq!(pieces, whole, "cut before request {cut}");
+            assert!(found.iter().filter(|a| a.resumed).count() <= 1);
+        }
     }
 }

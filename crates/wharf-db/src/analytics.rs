@@ -32,6 +32,28 @@ pub struct PullActionRow {
     pub domain: String,
 }
 
+/// A batch of one classifier run's actions of one namespace and one UTC day, encoded by the
+/// caller (`data`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActionBatch {
+    pub namespace: String,
+    /// Days since 1970-01-01.
+    pub day: i64,
+    pub actions: i64,
+    pub data: Vec<u8>,
+}
+
+/// Where classification stands: the watermark, and what the last run carried over it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClassifierState {
+    /// Events before this time (milliseconds since the epoch) are classified; None before
+    /// the first run.
+    pub until_ms: Option<i64>,
+    /// The actions still open at the watermark, encoded by the classifier; None when the run
+    /// that moved the watermark left none (or predates carrying them).
+    pub carry: Option<Vec<u8>>,
+}
+
 /// One day's counts of one group of actions, as the `pull_daily` rollup keeps them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct DailyKey {
@@ -209,6 +231,24 @@ impl Db {
         )
     }
 
+    /// The watermark and what was carried over it, read together.
+    pub async fn classifier_state(&self) -> Result<ClassifierState, DbError> {
+        let row: Option<(i64, Option<i64>, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT s.value, c.until_ms, c.data FROM analytics_state s \
+             LEFT JOIN analytics_carry c ON c.name = s.name WHERE s.name = $1",
+        )
+        .bind(WATERMARK)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(match row {
+            None => ClassifierState::default(),
+            Some((until, carried_at, data)) => ClassifierState {
+                until_ms: Some(until),
+                carry: data.filter(|_| carried_at == Some(until)),
+            },
+        })
+    }
+
     /// Stores the actions of one classifier run and what they add to the rollups, and moves
     /// the watermark from `from` to `to`, in one transaction. False (and nothing stored) when another node moved the
     /// watermark first.
@@ -216,8 +256,9 @@ impl Db {
         &self,
         from: Option<i64>,
         to: i64,
-        actions: &[PullActionRow],
+        actions: &[ActionBatch],
         rollup: &Rollup,
+        carry: &[u8],
     ) -> Result<bool, DbError> {
         // Derived data: the raw events stay until the retention, and the watermark moves in
         // the same transaction, so a commit lost to a power cut is simply classified again.
@@ -227,7 +268,7 @@ impl Db {
             conn.execute("PRAGMA synchronous = NORMAL").await?;
         }
         let result = self
-            .commit_actions_on(&mut conn, from, to, actions, rollup)
+            .commit_actions_on(&mut conn, from, to, actions, rollup, carry)
             .await;
         if self.backend == Backend::Sqlite {
             let reset = conn.execute("PRAGMA synchronous = FULL").await;
@@ -245,8 +286,9 @@ impl Db {
         conn: &mut sqlx::AnyConnection,
         from: Option<i64>,
         to: i64,
-        actions: &[PullActionRow],
+        actions: &[ActionBatch],
         rollup: &Rollup,
+        carry: &[u8],
     ) -> Result<bool, DbError> {
         use sqlx::Connection as _;
         let mut tx = conn.begin().await?;
@@ -276,36 +318,16 @@ impl Db {
             tx.rollback().await?;
             return Ok(false);
         }
-        for chunk in actions.chunks(EVENT_BATCH) {
-            let sql = values_sql(
-                self.backend,
-                "INSERT INTO pull_actions (at_ms, namespace, repo, tag, digest, action, method, user_name, \
-                 ip_week, ip_month, tool, tool_version, country, cloud, ip_type, domain) VALUES ",
-                16,
-                chunk.len(),
-            );
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
-                q = q
-                    .bind(a.at_ms)
-                    .bind(a.namespace.as_str())
-                    .bind(a.repo.as_str())
-                    .bind(a.tag.as_str())
-                    .bind(a.digest.as_str())
-                    .bind(a.action.as_str())
-                    .bind(a.method.as_str())
-                    .bind(a.user_name.as_str())
-                    .bind(a.ip_week.as_slice())
-                    .bind(a.ip_month.as_slice())
-                    .bind(a.tool.as_str())
-                    .bind(a.tool_version.as_str())
-                    .bind(a.country.as_str())
-                    .bind(a.cloud.as_str())
-                    .bind(a.ip_type.as_str())
-                    .bind(a.domain.as_str());
-            }
-            q.execute(&mut *tx).await?;
-        }
+        sqlx::query(
+            "INSERT INTO analytics_carry (name, until_ms, data) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET until_ms = excluded.until_ms, data = excluded.data",
+        )
+        .bind(WATERMARK)
+        .bind(to)
+        .bind(carry)
+        .execute(&mut *tx)
+        .await?;
+        insert_action_batches(&mut tx, actions).await?;
         let daily: Vec<_> = rollup.daily.iter().collect();
         for chunk in daily.chunks(EVENT_BATCH) {
             let mut sql = values_sql(
@@ -602,25 +624,56 @@ impl Db {
             == 1)
     }
 
-    /// One page of a namespace's actions in `[from_ms, to_ms)`, oldest first, after the
-    /// action with id `after_id` (0 for the first page): the raw data export.
-    pub async fn actions_page(
+    /// Up to `limit` of a namespace's batches of actions of the days `[from_day, to_day)`,
+    /// after the batch with id `after_id` (0 for the first page), as (id, data): the raw
+    /// data export.
+    pub async fn action_batches(
         &self,
         namespace: &str,
-        from_ms: i64,
-        to_ms: i64,
+        from_day: i64,
+        to_day: i64,
         after_id: i64,
         limit: i64,
-    ) -> Result<Vec<(i64, PullActionRow)>, DbError> {
-        let rows = sqlx::query(
-            "SELECT id, at_ms, namespace, repo, tag, digest, action, method, user_name, ip_week, ip_month, \
-             tool, tool_version, country, cloud, ip_type, domain FROM pull_actions \
-             WHERE namespace = $1 AND at_ms >= $2 AND at_ms < $3 AND id > $4 ORDER BY id LIMIT $5",
+    ) -> Result<Vec<(i64, Vec<u8>)>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT id, data FROM pull_action_batches \
+             WHERE namespace = $1 AND day >= $2 AND day < $3 AND id > $4 ORDER BY id LIMIT $5",
         )
         .bind(namespace)
-        .bind(from_ms)
-        .bind(to_ms)
+        .bind(from_day)
+        .bind(to_day)
         .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// How many actions a namespace has in the days `[from_day, to_day)` (for progress bars).
+    pub async fn count_actions(
+        &self,
+        namespace: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<u64, DbError> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(actions) AS BIGINT) FROM pull_action_batches \
+             WHERE namespace = $1 AND day >= $2 AND day < $3",
+        )
+        .bind(namespace)
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Up to `limit` actions stored one per row by earlier versions of wharf, oldest first,
+    /// with their ids (for moving them into batches).
+    pub async fn legacy_actions(&self, limit: i64) -> Result<Vec<(i64, PullActionRow)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, at_ms, namespace, repo, tag, digest, action, method, user_name, ip_week, ip_month, \
+             tool, tool_version, country, cloud, ip_type, domain FROM pull_actions ORDER BY id LIMIT $1",
+        )
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
@@ -651,22 +704,30 @@ impl Db {
             .collect()
     }
 
-    /// How many actions a namespace has in `[from_ms, to_ms)` (for progress bars).
-    pub async fn count_actions(
+    /// Replaces the legacy action rows with ids up to `last_id` by their batches, in one
+    /// transaction (their rollups exist already). Safe when several nodes do it at once:
+    /// only the one that deletes the rows stores the batches.
+    pub async fn replace_legacy_actions(
         &self,
-        namespace: &str,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<u64, DbError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pull_actions WHERE namespace = $1 AND at_ms >= $2 AND at_ms < $3",
-        )
-        .bind(namespace)
-        .bind(from_ms)
-        .bind(to_ms)
-        .fetch_one(&self.read)
-        .await?;
-        Ok(n.max(0) as u64)
+        last_id: i64,
+        expected: u64,
+        batches: &[ActionBatch],
+    ) -> Result<bool, DbError> {
+        use sqlx::Connection as _;
+        let mut conn = self.write.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let deleted = sqlx::query("DELETE FROM pull_actions WHERE id <= $1")
+            .bind(last_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted != expected {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_action_batches(&mut tx, batches).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A secret created on first use and shared by every node (the first insert wins).
@@ -688,6 +749,24 @@ impl Db {
 
 /// `PREFIX ($1, …, $cols), (…), …` for `rows` rows. SQLite gets anonymous `?` instead:
 /// it looks each `$N` up by name, which makes binding thousands of them quadratic.
+async fn insert_action_batches(
+    conn: &mut sqlx::AnyConnection,
+    batches: &[ActionBatch],
+) -> Result<(), DbError> {
+    for b in batches {
+        sqlx::query(
+            "INSERT INTO pull_action_batches (namespace, day, actions, data) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(b.namespace.as_str())
+        .bind(b.day)
+        .bind(b.actions)
+        .bind(b.data.as_slice())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 fn values_sql(backend: Backend, prefix: &str, cols: usize, rows: usize) -> String {
     let mut sql = String::with_capacity(prefix.len() + rows * cols * 6);
     sql.push_str(prefix);

@@ -29,8 +29,8 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Connection as _, Executo
 
 pub use accounts::{AccessTokenRow, NamespaceKind, NewTokenRow, OrgRole, RepoPermission, UserRow};
 pub use analytics::{
-    ActionCounts, DailyKey, ImageDomainRow, PullActionRow, PullerRow, Rollup, TallyBy, UniqueCount,
-    UniqueRow,
+    ActionBatch, ActionCounts, ClassifierState, DailyKey, ImageDomainRow, PullActionRow, PullerRow,
+    Rollup, TallyBy, UniqueCount, UniqueRow,
 };
 pub use analytics_series::{AnalyticsNamespaceRow, SeriesTally};
 pub use extensions::{ExtensionEventRow, ExtensionTally};

@@ -9,9 +9,12 @@
 //!
 //! Classification runs on any node (`classify_pending`): it reads the manifest events since
 //! the shared watermark, groups them per client (user, hashed address, tool) and repository,
-//! applies the seeds' rules (`wharf_analytics::classify`) and stores the actions while it
-//! moves the watermark with a compare-and-swap, so two nodes never store the same actions.
-//! Raw events are deleted after `retention`; the actions stay, and the reports read them.
+//! applies the seeds' rules (`wharf_analytics::classify`) and stores the actions (in compact
+//! batches, `analytics_actions`) and their rollups while it moves the watermark with a
+//! compare-and-swap, so two nodes never store the same actions. Actions still open at the
+//! watermark (a HEAD whose GET may still come) are handed to the next run with it, so a run
+//! reads only its own span's events. Raw events are deleted after `retention`; the actions
+//! and rollups stay, and the reports read them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -28,6 +31,10 @@ use wharf_analytics::privacy::{HashSecret, IpHasher};
 use wharf_analytics::report::rows::RawPullRow;
 use wharf_analytics::report::{Granularity, Period};
 use wharf_db::{Db, PullActionRow};
+use wharf_oci::Reference;
+
+use crate::analytics_actions::field::*;
+use crate::analytics_actions::{Row, RowSet, StoredBatch, Strings};
 
 use crate::HubError;
 
@@ -94,131 +101,11 @@ pub struct SeedPlan {
     pub seed: u64,
 }
 
-/// One request of a pull as stored (in a batch's JSON): what was asked, by whom, with what,
-/// from where. The address is only there as its weekly and monthly keyed hashes (hex).
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct PullEvent {
-    pub at_ms: i64,
-    pub namespace: String,
-    pub repo: String,
-    pub reference: String,
-    pub digest: String,
-    /// `GET` or `HEAD`.
-    pub method: String,
-    /// `manifest` or `blob`.
-    pub kind: String,
-    /// The signed-in user; empty when anonymous.
-    pub user_name: String,
-    pub ip_week: String,
-    pub ip_month: String,
-    pub tool: String,
-    pub tool_version: String,
-    pub country: String,
-    pub cloud: String,
-    pub ip_type: String,
-    pub domain: String,
-}
-
-/// A batch as stored: every distinct string once (`strings`), each event as its time and
-/// the indexes of its 15 string fields in `PullEvent` order. Requests of one pull repeat
-/// most of their fields, so a batch is a fraction of the events' size.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredBatch {
-    strings: Vec<String>,
-    events: Vec<(i64, [u32; 15])>,
-}
-
-#[cfg(test)]
-impl PullEvent {
-    fn fields(&self) -> [&str; 15] {
-        [
-            &self.namespace,
-            &self.repo,
-            &self.reference,
-            &self.digest,
-            &self.method,
-            &self.kind,
-            &self.user_name,
-            &self.ip_week,
-            &self.ip_month,
-            &self.tool,
-            &self.tool_version,
-            &self.country,
-            &self.cloud,
-            &self.ip_type,
-            &self.domain,
-        ]
-    }
-}
-
-#[cfg(test)]
-fn encode_batch(events: &[PullEvent]) -> Result<Vec<u8>, HubError> {
-    let mut index: HashMap<&str, u32> = HashMap::new();
-    let mut strings: Vec<String> = Vec::new();
-    let mut rows = Vec::with_capacity(events.len());
-    for e in events {
-        let mut ids = [0u32; 15];
-        for (slot, field) in ids.iter_mut().zip(e.fields()) {
-            *slot = *index.entry(field).or_insert_with(|| {
-                strings.push(field.to_owned());
-                (strings.len() - 1) as u32
-            });
-        }
-        rows.push((e.at_ms, ids));
-    }
-    serde_json::to_vec(&StoredBatch {
-        strings,
-        events: rows,
-    })
-    .map_err(|e| HubError::Internal(format!("encoding pull events: {e}")))
-}
-
-#[cfg(test)]
-fn decode_batch(data: &[u8]) -> Result<Vec<PullEvent>, HubError> {
-    let bad = |what: String| {
-        HubError::Internal(format!(
-            "a stored batch of pull events is unreadable: {what}"
-        ))
-    };
-    let batch: StoredBatch = serde_json::from_slice(data).map_err(|e| bad(e.to_string()))?;
-    let s = |i: u32| {
-        batch
-            .strings
-            .get(i as usize)
-            .cloned()
-            .ok_or_else(|| bad(format!("string {i} is missing")))
-    };
-    batch
-        .events
-        .iter()
-        .map(|(at_ms, f)| {
-            Ok(PullEvent {
-                at_ms: *at_ms,
-                namespace: s(f[0])?,
-                repo: s(f[1])?,
-                reference: s(f[2])?,
-                digest: s(f[3])?,
-                method: s(f[4])?,
-                kind: s(f[5])?,
-                user_name: s(f[6])?,
-                ip_week: s(f[7])?,
-                ip_month: s(f[8])?,
-                tool: s(f[9])?,
-                tool_version: s(f[10])?,
-                country: s(f[11])?,
-                cloud: s(f[12])?,
-                ip_type: s(f[13])?,
-                domain: s(f[14])?,
-            })
-        })
-        .collect()
-}
-
-/// A batch being built: interned strings and the events as indexes.
+/// A batch of events being built: interned strings and the events as indexes (the fields
+/// of `analytics_actions::field`).
 struct BatchBuilder {
-    strings: Vec<String>,
-    index: HashMap<String, u32>,
-    events: Vec<(i64, [u32; 15])>,
+    strings: Strings,
+    events: Vec<Row>,
     /// (address, user agent hash, day) → (user agent, interned client fields).
     clients: HashMap<(IpAddr, u64, i64), (String, [u32; 8])>,
     hasher: std::collections::hash_map::RandomState,
@@ -229,8 +116,7 @@ struct BatchBuilder {
 impl Default for BatchBuilder {
     fn default() -> Self {
         Self {
-            strings: Vec::new(),
-            index: HashMap::new(),
+            strings: Strings::default(),
             events: Vec::with_capacity(BATCH),
             clients: HashMap::new(),
             hasher: std::collections::hash_map::RandomState::new(),
@@ -240,25 +126,11 @@ impl Default for BatchBuilder {
     }
 }
 
-impl BatchBuilder {
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(i) = self.index.get(s) {
-            return *i;
-        }
-        let i = self.strings.len() as u32;
-        self.strings.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
-        i
-    }
-}
-
-/// Events in memory for classification: each distinct string once, each event as its time
-/// and the indexes of its fields (in `PullEvent` order).
-#[derive(Default)]
-struct EventSet {
-    strings: Vec<String>,
-    events: Vec<(i64, [u32; 15])>,
-}
+/// What a classifier run hands to the next: the first request of each action still open at
+/// the watermark (its `KIND` field says `open`, or `open-followed` for a HEAD already followed
+/// by its GET), as a stored batch.
+const OPEN: &str = "open";
+const OPEN_FOLLOWED: &str = "open-followed";
 
 /// Events stored per batch at most (the writer stores a full batch at once, without
 /// waiting for its interval).
@@ -277,15 +149,15 @@ pub fn now_ms() -> i64 {
 /// Classification trails the clock by this much, so that events other nodes are still
 /// writing (one flush interval behind) are in place before their actions are decided.
 const CLASSIFY_LAG_MS: i64 = 15_000;
-/// The shortest span a classifier run covers when catching up (after downtime, or seeded
-/// history), however busy it was.
-const CLASSIFY_SPAN_MS: i64 = 60_000;
-/// The longest span one classifier run covers, when its events are few.
-const CLASSIFY_SPAN_MAX_MS: i64 = 64 * CLASSIFY_SPAN_MS;
-/// About how many events one run may hold (a run holds its events, about 70 bytes each, and
-/// its actions, about 1.2 KB each, in memory, and writes them in one transaction that other
-/// writers wait for); spans halve down to a minute to stay under.
-const CLASSIFY_RUN_EVENTS: u64 = 25_000;
+/// The shortest span a classifier run covers, however busy it was.
+const CLASSIFY_SPAN_MS: i64 = 1_000;
+/// The longest span one classifier run covers, when its events are few (a catch-up over quiet
+/// hours goes fast).
+const CLASSIFY_SPAN_MAX_MS: i64 = 4096 * CLASSIFY_SPAN_MS;
+/// About how many events one run may hold (a run holds its events and its actions, about
+/// 70 bytes each, in memory, and writes its rollups in one transaction that other writers
+/// wait for); spans halve down to a second to stay under.
+const CLASSIFY_RUN_EVENTS: u64 = 100_000;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -375,7 +247,7 @@ impl Analytics {
         } else {
             (None, None)
         };
-        Ok(Arc::new(Self {
+        let analytics = Arc::new(Self {
             db,
             config,
             tx,
@@ -386,7 +258,25 @@ impl Analytics {
             counters: Counters::default(),
             full: tokio::sync::Notify::new(),
             kicked: std::sync::atomic::AtomicBool::new(false),
-        }))
+        });
+        analytics.move_legacy_actions().await?;
+        Ok(analytics)
+    }
+
+    /// Moves the actions earlier versions of wharf stored one per row into batches.
+    async fn move_legacy_actions(&self) -> Result<(), HubError> {
+        loop {
+            let rows = self.db.legacy_actions(10_000).await?;
+            let Some(&(last, _)) = rows.last() else {
+                return Ok(());
+            };
+            let actions: Vec<PullActionRow> = rows.into_iter().map(|(_, a)| a).collect();
+            let batches = RowSet::from_actions(&actions).action_batches();
+            // False when another node moved some of them first: read again.
+            self.db
+                .replace_legacy_actions(last, actions.len() as u64, &batches)
+                .await?;
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -492,14 +382,14 @@ impl Analytics {
             _ => {
                 let c = self.client_fields(ip, &r.user_agent, datetime(r.at_ms).date(), hashers);
                 let ids = [
-                    batch.intern(&c.ip_week),
-                    batch.intern(&c.ip_month),
-                    batch.intern(&c.tool),
-                    batch.intern(&c.tool_version),
-                    batch.intern(&c.country),
-                    batch.intern(&c.cloud),
-                    batch.intern(&c.ip_type),
-                    batch.intern(&c.domain),
+                    batch.strings.intern(&c.ip_week),
+                    batch.strings.intern(&c.ip_month),
+                    batch.strings.intern(&c.tool),
+                    batch.strings.intern(&c.tool_version),
+                    batch.strings.intern(&c.country),
+                    batch.strings.intern(&c.cloud),
+                    batch.strings.intern(&c.ip_type),
+                    batch.strings.intern(&c.domain),
                 ];
                 batch
                     .clients
@@ -508,13 +398,17 @@ impl Analytics {
             }
         };
         let ids = [
-            batch.intern(r.repo.split_once('/').map_or("", |(ns, _)| ns)),
-            batch.intern(&r.repo),
-            batch.intern(&r.reference),
-            batch.intern(&r.digest),
-            batch.intern(if r.head { "HEAD" } else { "GET" }),
-            batch.intern(if r.blob { "blob" } else { "manifest" }),
-            batch.intern(r.user.as_deref().unwrap_or_default()),
+            batch
+                .strings
+                .intern(r.repo.split_once('/').map_or("", |(ns, _)| ns)),
+            batch.strings.intern(&r.repo),
+            batch.strings.intern(&r.reference),
+            batch.strings.intern(&r.digest),
+            batch.strings.intern(if r.head { "HEAD" } else { "GET" }),
+            batch
+                .strings
+                .intern(if r.blob { "blob" } else { "manifest" }),
+            batch.strings.intern(r.user.as_deref().unwrap_or_default()),
             client[0],
             client[1],
             client[2],
@@ -535,59 +429,13 @@ impl Analytics {
             return Ok(());
         }
         let (first, last, n) = (batch.first, batch.last, batch.events.len() as i64);
-        let data = serde_json::to_vec(&StoredBatch {
-            strings: batch.strings,
+        let data = StoredBatch {
+            strings: batch.strings.into_list(),
             events: batch.events,
-        })
-        .map_err(|e| HubError::Internal(format!("encoding pull events: {e}")))?;
+        }
+        .encode();
         self.db.insert_event_batch(first, last, n, &data).await?;
         Ok(())
-    }
-
-    /// The manifest events in `[from_ms, to_ms)`, grouped by client (user, hashed address,
-    /// tool) and repository, each group in time order: the classifier's input. Kept compact
-    /// (each distinct string once, an event as its time and 15 indexes: about 70 bytes) so a
-    /// busy span fits in memory.
-    fn manifest_events(
-        batches: Vec<Vec<u8>>,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<EventSet, HubError> {
-        let mut set = EventSet::default();
-        let mut global: HashMap<String, u32> = HashMap::new();
-        for data in batches {
-            let batch: StoredBatch = serde_json::from_slice(&data).map_err(|e| {
-                HubError::Internal(format!("a stored batch of pull events is unreadable: {e}"))
-            })?;
-            let mut map: Vec<Option<u32>> = vec![None; batch.strings.len()];
-            for (at_ms, local) in batch.events {
-                if at_ms < from_ms || at_ms >= to_ms {
-                    continue;
-                }
-                if batch.strings.get(local[5] as usize).map(String::as_str) != Some("manifest") {
-                    continue;
-                }
-                let mut ids = [0u32; 15];
-                for (slot, l) in ids.iter_mut().zip(local) {
-                    let l = l as usize;
-                    let Some(text) = batch.strings.get(l) else {
-                        return Err(HubError::Internal(
-                            "a stored batch of pull events names a string it does not have".into(),
-                        ));
-                    };
-                    *slot = *map[l].get_or_insert_with(|| {
-                        *global.entry(text.clone()).or_insert_with(|| {
-                            set.strings.push(text.clone());
-                            (set.strings.len() - 1) as u32
-                        })
-                    });
-                }
-                set.events.push((at_ms, ids));
-            }
-        }
-        set.events
-            .sort_unstable_by_key(|(at, f)| (f[6], f[7], f[9], f[10], f[1], *at));
-        Ok(set)
     }
 
     /// The address's hashes for the day's week and month, the parsed user agent and the
@@ -642,56 +490,59 @@ impl Analytics {
     /// Classifies the events before `horizon_ms` (tests and the seeding command use it with
     /// a horizon of their own).
     pub async fn classify_until(&self, horizon_ms: i64) -> Result<u64, HubError> {
-        let window_ms = self.config.window.as_millis() as i64;
         let mut stored = 0;
         loop {
-            let from = self.db.classified_until().await?;
-            let start = match from {
+            let state = self.db.classifier_state().await?;
+            let start = match state.until_ms {
                 Some(w) => w,
                 None => match self.db.oldest_pull_event().await? {
                     Some(oldest) => oldest,
                     None => return Ok(stored),
                 },
             };
-            // Actions that start before `to` are complete once every event up to
-            // `to + window` is in.
-            // The longest span up to CLASSIFY_SPAN_MAX_MS whose events fit in one run's
-            // memory (a catch-up over quiet hours goes fast; a burst a minute at a time).
-            let end = horizon_ms - window_ms;
-            if end <= start {
+            if horizon_ms <= start {
                 return Ok(stored);
             }
+            // The longest span up to CLASSIFY_SPAN_MAX_MS whose events fit in one run's
+            // memory.
             let mut span = CLASSIFY_SPAN_MAX_MS;
             while span > CLASSIFY_SPAN_MS
                 && self
                     .db
-                    .events_between(
-                        start - 2 * window_ms,
-                        start.saturating_add(span) + window_ms,
-                    )
+                    .events_between(start, start.saturating_add(span))
                     .await?
                     > CLASSIFY_RUN_EVENTS
             {
                 span /= 2;
             }
-            let to = end.min(start.saturating_add(span));
-            // Two windows of context before `start`, so actions that began there keep
-            // their followers.
-            let (first, last) = (start - 2 * window_ms, to + window_ms);
-            let batches = self.db.event_batches(first, last).await?;
-            // Parsing, classifying and rolling up are CPU work of up to a few seconds: off
-            // the request-serving threads.
+            let to = horizon_ms.min(start.saturating_add(span));
+            let batches = self.db.event_batches(start, to).await?;
+            let carry = state.carry;
+            // Decoding, classifying and rolling up are CPU work: off the request-serving
+            // threads.
             let window = self.config.window;
-            let (actions, rollup) = tokio::task::spawn_blocking(move || {
-                let events = Self::manifest_events(batches, first, last)?;
-                let actions = Self::actions(window, &events, start, to);
-                let rollup = crate::analytics_reports::rollup(&actions);
-                Ok::<_, HubError>((actions, rollup))
+            let (actions, rollup, carry, n) = tokio::task::spawn_blocking(move || {
+                let mut events = RowSet::default();
+                if let Some(carry) = carry.filter(|c| !c.is_empty()) {
+                    events.extend(StoredBatch::decode(&carry, "open actions")?, |_, _| true);
+                }
+                for data in batches {
+                    events.extend(StoredBatch::decode(&data, "pull events")?, |(at, f), s| {
+                        (start..to).contains(at) && s[f[KIND] as usize] == "manifest"
+                    });
+                }
+                let (actions, carry) = Self::actions(window, events, to);
+                let rollup = crate::analytics_actions::rollup(&actions);
+                let n = actions.rows.len() as u64;
+                Ok::<_, HubError>((actions.action_batches(), rollup, carry.encode(), n))
             })
             .await
             .map_err(|e| HubError::Internal(format!("the classifier stopped: {e}")))??;
-            let n = actions.len() as u64;
-            if !self.db.commit_actions(from, to, &actions, &rollup).await? {
+            if !self
+                .db
+                .commit_actions(state.until_ms, to, &actions, &rollup, &carry)
+                .await?
+            {
                 // Another node classified this span first.
                 continue;
             }
@@ -700,71 +551,135 @@ impl Analytics {
         }
     }
 
-    /// The actions starting in `[from, to)` of events sorted per client and repository.
-    fn actions(window: Duration, set: &EventSet, from: i64, to: i64) -> Vec<PullActionRow> {
+    /// Classifies events (the manifest requests of a span, and the first requests of the
+    /// actions the last run left open) into the actions they make up, and the actions still
+    /// open at `to`, which the next run continues.
+    fn actions(window: Duration, events: RowSet, to: i64) -> (RowSet, StoredBatch) {
         let window = time::Duration::try_from(window).unwrap_or(classify::DEFAULT_WINDOW);
-        let events = &set.events;
-        let text = |id: u32| set.strings[id as usize].as_str();
-        let mut out = Vec::new();
+        let RowSet {
+            mut strings,
+            rows: mut events,
+        } = events;
+        // Per client (user, hashed address, tool and version) and repository, in time order
+        // (the open actions, being older, first; requests of the same millisecond in the
+        // order they were stored).
+        events.sort_by_key(|(at, f)| (f[USER], f[IP_WEEK], f[TOOL], f[TOOL_VERSION], f[REPO], *at));
+        let ids = |s: &mut Strings| {
+            [
+                s.intern(""),
+                s.intern(OPEN),
+                s.intern(OPEN_FOLLOWED),
+                s.intern(classify::ActionKind::VersionCheck.as_str()),
+                s.intern(classify::ActionKind::PullByTag.as_str()),
+                s.intern(classify::ActionKind::PullByDigest.as_str()),
+            ]
+        };
+        let [empty, open, open_followed, version_check, by_tag, by_digest] = ids(&mut strings);
+        let mut parsed: HashMap<u32, Option<Reference>> = HashMap::new();
+        let mut parse = |id: u32, strings: &Strings| {
+            parsed
+                .entry(id)
+                .or_insert_with(|| strings.get(id).parse().ok())
+                .clone()
+        };
+        let mut actions = Vec::new();
+        let mut carry = Vec::new();
+        let same_group = |a: &[u32; 15], b: &[u32; 15]| {
+            [USER, IP_WEEK, TOOL, TOOL_VERSION, REPO]
+                .iter()
+                .all(|&k| a[k] == b[k])
+        };
+        let to_time = datetime(to);
         let mut group_start = 0;
-        // Same user, hashed address, tool, tool version and repository.
-        let same_group =
-            |a: &[u32; 15], b: &[u32; 15]| [6, 7, 9, 10, 1].iter().all(|&k| a[k] == b[k]);
         for i in 1..=events.len() {
             if i < events.len() && same_group(&events[group_start].1, &events[i].1) {
                 continue;
             }
             let group = &events[group_start..i];
             group_start = i;
-            let requests: Vec<(usize, ManifestRequest)> = group
-                .iter()
-                .enumerate()
-                .filter_map(|(j, (at, f))| {
-                    Some((
-                        j,
-                        ManifestRequest {
-                            time: datetime(*at),
-                            method: if text(f[4]) == "HEAD" {
-                                classify::Method::Head
-                            } else {
-                                classify::Method::Get
-                            },
-                            reference: text(f[2]).parse().ok()?,
-                            digest: text(f[3]).parse().ok()?,
-                        },
-                    ))
-                })
-                .collect();
-            let only: Vec<ManifestRequest> = requests.iter().map(|(_, r)| r.clone()).collect();
-            for action in classify::classify(&only, window) {
-                let (at_ms, f) = group[requests[action.events.start].0];
-                if at_ms < from || at_ms >= to {
+            let mut classifier = classify::Classifier::new(window);
+            // The group's event at each position pushed to the classifier.
+            let mut pushed: Vec<usize> = Vec::with_capacity(group.len());
+            let mut resumed: Option<usize> = None;
+            let mut found = Vec::new();
+            for (j, (at, f)) in group.iter().enumerate() {
+                let (Some(reference), Some(Reference::Digest(digest))) =
+                    (parse(f[REFERENCE], &strings), parse(f[DIGEST], &strings))
+                else {
+                    continue;
+                };
+                let method = if strings.get(f[METHOD]) == "HEAD" {
+                    classify::Method::Head
+                } else {
+                    classify::Method::Get
+                };
+                if f[KIND] == open || f[KIND] == open_followed {
+                    resumed = Some(j);
+                    found.extend(classifier.resume(classify::OpenAction {
+                        time: datetime(*at),
+                        method,
+                        reference,
+                        digest,
+                        followed: f[KIND] == open_followed,
+                    }));
                     continue;
                 }
-                out.push(PullActionRow {
-                    at_ms,
-                    namespace: text(f[0]).to_owned(),
-                    repo: text(f[1]).to_owned(),
-                    tag: action
-                        .tag()
-                        .map(|t| t.as_str().to_owned())
-                        .unwrap_or_default(),
-                    digest: action.digest.to_string(),
-                    action: action.kind.as_str().to_owned(),
-                    method: action.method.as_str().to_owned(),
-                    user_name: text(f[6]).to_owned(),
-                    ip_week: hex::decode(text(f[7])).unwrap_or_default(),
-                    ip_month: hex::decode(text(f[8])).unwrap_or_default(),
-                    tool: text(f[9]).to_owned(),
-                    tool_version: text(f[10]).to_owned(),
-                    country: text(f[11]).to_owned(),
-                    cloud: text(f[12]).to_owned(),
-                    ip_type: text(f[13]).to_owned(),
-                    domain: text(f[14]).to_owned(),
-                });
+                pushed.push(j);
+                found.extend(classifier.push(&ManifestRequest {
+                    time: datetime(*at),
+                    method,
+                    reference,
+                    digest,
+                }));
+            }
+            let first_event = |a: &classify::Action| {
+                if a.resumed {
+                    resumed
+                } else {
+                    pushed.get(a.events.start).copied()
+                }
+            };
+            match classifier.take_open(to_time) {
+                Ok(None) => {}
+                Ok(Some((still_open, first))) => {
+                    let j = match first {
+                        Some(position) => pushed.get(position).copied(),
+                        None => resumed,
+                    };
+                    if let Some(j) = j {
+                        let (at, mut f) = group[j];
+                        f[KIND] = if still_open.followed {
+                            open_followed
+                        } else {
+                            open
+                        };
+                        carry.push((at, f));
+                    }
+                }
+                Err(ended) => found.push(ended),
+            }
+            for action in found {
+                let Some(j) = first_event(&action) else {
+                    continue;
+                };
+                let (at, mut f) = group[j];
+                if action.tag().is_none() {
+                    f[TAG] = empty;
+                }
+                f[ACTION] = match action.kind {
+                    classify::ActionKind::VersionCheck => version_check,
+                    classify::ActionKind::PullByTag => by_tag,
+                    classify::ActionKind::PullByDigest => by_digest,
+                };
+                actions.push((at, f));
             }
         }
-        out
+        let set = RowSet {
+            strings,
+            rows: actions,
+        };
+        let carry = set.stored(carry.into_iter());
+        (set, carry)
     }
 
     /// Deletes raw events older than the retention period.
@@ -829,7 +744,11 @@ impl Analytics {
     /// How many actions a raw-data export of this period has.
     pub async fn count_actions(&self, namespace: &str, period: &Period) -> Result<u64, HubError> {
         let (from, to, _) = bounds(period);
-        Ok(self.db.count_actions(namespace, from, to).await?)
+        let day = crate::analytics_actions::DAY_MS;
+        Ok(self
+            .db
+            .count_actions(namespace, from / day, to / day)
+            .await?)
     }
 
     /// Stores `plan.events` synthetic pull events (for benchmarks and demonstrations):
@@ -926,8 +845,8 @@ impl Analytics {
     }
 }
 
-/// Actions read per page of a raw-data export.
-pub(crate) const RAW_PAGE: i64 = 10_000;
+/// Batches of actions read per page of a raw-data export.
+pub(crate) const RAW_PAGE: i64 = 16;
 
 /// The repository's name without its namespace.
 pub(crate) fn short_name(repo: &str) -> &str {
@@ -971,46 +890,4 @@ pub fn bounds(period: &Period) -> (i64, i64, bool) {
         ms(period.end()),
         period.granularity() == Granularity::Monthly,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_batch_stores_each_string_once_and_reads_back_the_same_events() {
-        let digest = format!("sha256:{}", "a".repeat(64));
-        let event = |at_ms, reference: &str, method: &str| PullEvent {
-            at_ms,
-            namespace: "acme".into(),
-            repo: "acme/app".into(),
-            reference: reference.into(),
-            digest: digest.clone(),
-            method: method.into(),
-            kind: "manifest".into(),
-            ip_week: "00".repeat(16),
-            ip_month: "11".repeat(16),
-            tool: "docker".into(),
-            tool_version: "27.5.1".into(),
-            ..PullEvent::default()
-        };
-        let events = vec![
-            event(1, "v1", "HEAD"),
-            event(2, &digest, "GET"),
-            event(3, "v1", "HEAD"),
-        ];
-        let data = encode_batch(&events).unwrap();
-        assert_eq!(decode_batch(&data).unwrap(), events);
-        let text = String::from_utf8(data.clone()).unwrap();
-        assert_eq!(text.matches(&"a".repeat(64)).count(), 1, "{text}");
-        let naive = serde_json::to_vec(&events).unwrap();
-        assert!(
-            data.len() * 2 < naive.len(),
-            "{} vs {}",
-            data.len(),
-            naive.len()
-        );
-        let broken = br#"{"strings":[],"events":[[1,[0,0,0,0,0,0,0,0,0,0,0,0,0,0,9]]]}"#;
-        assert!(decode_batch(broken).is_err());
-    }
 }

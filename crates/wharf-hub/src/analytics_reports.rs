@@ -4,9 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use wharf_analytics::agent::{self, Tool};
 use wharf_analytics::enrich::NO_CSP;
-use wharf_analytics::privacy::excluded_domain;
 use wharf_analytics::report::Period;
 use wharf_analytics::report::columns::NULL;
 use wharf_analytics::report::compute::{MIN_PAIR_USERS, percent};
@@ -14,151 +12,11 @@ use wharf_analytics::report::rows::{
     ReferenceSummaryRow, RepositorySummaryRow, SummaryRow, TechnographicCompanyRow,
     TechnographicRow, TrackedCompanyRow, TrendsRow,
 };
-use wharf_db::{
-    ActionCounts, DailyKey, ImageDomainRow, PullActionRow, PullerRow, Rollup, TallyBy, UniqueCount,
-    UniqueRow,
-};
+use wharf_db::{ActionCounts, PullActionRow, TallyBy, UniqueCount};
 
 use crate::HubError;
 use crate::analytics::{Analytics, RAW_PAGE, bounds, datetime, short_name};
-
-const DAY_MS: i64 = 86_400_000;
-
-/// Separates the parts of a group's key.
-const KEY_SEP: char = '\u{1f}';
-
-/// Joins a rollup key's parts.
-fn key(parts: &[&str]) -> String {
-    let mut k = String::new();
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            k.push(KEY_SEP);
-        }
-        k.push_str(p);
-    }
-    k
-}
-
-fn hash64(parts: &[&[u8]]) -> i64 {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_be_bytes());
-        h.update(p);
-    }
-    let d = h.finalize();
-    i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
-}
-
-/// The id of a group of a period's puller sets (`pull_uniques.grp`): a hash of the
-/// namespace, the period's name, the kind of group and its key. Stable across nodes and
-/// versions (SHA-256), so every node adds to and reads the same groups.
-pub(crate) fn group_id(namespace: &str, period: &str, kind: &str, key: &str) -> i64 {
-    hash64(&[
-        namespace.as_bytes(),
-        period.as_bytes(),
-        kind.as_bytes(),
-        key.as_bytes(),
-    ])
-}
-
-/// A member of a puller set (`pull_uniques.who`): an account (odd: a hash of its name) or
-/// an address (even: 8 bytes of its hash with the period's key).
-fn member_id(user: &str, ip_hash: &[u8]) -> i64 {
-    if user.is_empty() {
-        address_id(ip_hash)
-    } else {
-        hash64(&[user.as_bytes()]) | 1
-    }
-}
-
-fn address_id(ip_hash: &[u8]) -> i64 {
-    let mut b = [0u8; 8];
-    for (d, s) in b.iter_mut().zip(ip_hash) {
-        *d = *s;
-    }
-    i64::from_be_bytes(b) & !1
-}
-
-/// What a run's actions add to the rollups: counts per day and group, and the members of
-/// each week's and month's puller sets.
-pub(crate) fn rollup(actions: &[PullActionRow]) -> Rollup {
-    let mut r = Rollup::default();
-    let mut periods: HashMap<i64, (String, String)> = HashMap::new();
-    for a in actions {
-        let day = a.at_ms.div_euclid(DAY_MS);
-        let (week, month) = periods
-            .entry(day)
-            .or_insert_with(|| {
-                let date = datetime(a.at_ms).date();
-                (Period::week_of(date).name(), Period::month_of(date).name())
-            })
-            .clone();
-        let use_case =
-            agent::inferred_use_case(Tool::from_name(&a.tool), !a.cloud.is_empty()).as_str();
-        r.daily
-            .entry(DailyKey {
-                namespace: a.namespace.clone(),
-                day,
-                repo: a.repo.clone(),
-                tag: a.tag.clone(),
-                digest: a.digest.clone(),
-                country: a.country.clone(),
-                cloud: a.cloud.clone(),
-                tool: a.tool.clone(),
-                use_case: use_case.to_owned(),
-                domain: a.domain.clone(),
-            })
-            .or_default()
-            .add(&a.action);
-        let reference = if a.tag.is_empty() { &a.digest } else { &a.tag };
-        let company = (a.ip_type == "business"
-            && !a.domain.is_empty()
-            && excluded_domain(&a.domain).is_none())
-        .then(|| a.domain.clone());
-        for (period, ip) in [(week, &a.ip_week), (month, &a.ip_month)] {
-            let address = address_id(ip);
-            let who = member_id(&a.user_name, ip);
-            let ns = a.namespace.as_str();
-            let mut add = |kind: &str, key: &str, who: i64| {
-                r.uniques.insert(UniqueRow {
-                    grp: group_id(ns, &period, kind, key),
-                    who,
-                });
-            };
-            add("ns", ns, address);
-            add("repo", &a.repo, address);
-            add("ref", &key(&[&a.repo, reference]), address);
-            add(
-                "trend",
-                &key(&[&a.repo, &a.country, &a.cloud, &a.tool, &a.tag]),
-                who,
-            );
-            if !a.domain.is_empty() && !a.user_name.is_empty() {
-                add(
-                    "track",
-                    &key(&[&a.domain, &a.country, &a.cloud, &a.tool, use_case, &a.repo]),
-                    who,
-                );
-            }
-            r.pullers.insert(PullerRow {
-                period: period.clone(),
-                who,
-                namespace: a.namespace.clone(),
-                repo: a.repo.clone(),
-            });
-            if let Some(domain) = &company {
-                r.domains.insert(ImageDomainRow {
-                    namespace: a.namespace.clone(),
-                    period: period.clone(),
-                    repo: a.repo.clone(),
-                    domain: domain.clone(),
-                });
-            }
-        }
-    }
-    r
-}
+use crate::analytics_actions::{DAY_MS, RowSet, decode_actions, group_id, key, rollup};
 
 /// The group keys of tallies, as the rollup writes them.
 fn group_keys(tallies: &[(Vec<String>, ActionCounts)]) -> Vec<String> {
@@ -486,12 +344,19 @@ impl Analytics {
     /// with their rollups, after everything classified so far: the watermark moves just past
     /// the last of them. False when another node moved the watermark first.
     pub async fn import_actions(&self, actions: &[PullActionRow]) -> Result<bool, HubError> {
-        let from = self.db().classified_until().await?;
+        let state = self.db().classifier_state().await?;
         let last = actions.iter().map(|a| a.at_ms + 1).max().unwrap_or(0);
-        let to = from.unwrap_or(0).max(last);
+        let to = state.until_ms.unwrap_or(0).max(last);
+        let set = RowSet::from_actions(actions);
         Ok(self
             .db()
-            .commit_actions(from, to, actions, &rollup(actions))
+            .commit_actions(
+                state.until_ms,
+                to,
+                &set.action_batches(),
+                &rollup(&set),
+                state.carry.as_deref().unwrap_or_default(),
+            )
             .await?)
     }
 
@@ -657,25 +522,30 @@ impl Analytics {
         loop {
             let page = self
                 .db()
-                .actions_page(namespace, from, to, after, RAW_PAGE)
+                .action_batches(namespace, from / DAY_MS, to / DAY_MS, after, RAW_PAGE)
                 .await?;
             let Some((last, _)) = page.last() else {
                 return Ok(n);
             };
             after = *last;
-            let rows = page.len() as u64;
-            let mut w = csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(Vec::new());
-            for (_, a) in page {
-                w.serialize(crate::analytics::raw_row(a)).map_err(failed)?;
-            }
-            let bytes = w
-                .into_inner()
-                .map_err(|e| HubError::Internal(format!("writing a report: {e}")))?;
-            n += rows;
-            if tx.send(ReportChunk { bytes, rows }).await.is_err() {
-                return Ok(n);
+            for (_, data) in page {
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(Vec::new());
+                let mut rows = 0;
+                for a in decode_actions(&data)? {
+                    if (from..to).contains(&a.at_ms) {
+                        w.serialize(crate::analytics::raw_row(a)).map_err(failed)?;
+                        rows += 1;
+                    }
+                }
+                let bytes = w
+                    .into_inner()
+                    .map_err(|e| HubError::Internal(format!("writing a report: {e}")))?;
+                n += rows;
+                if tx.send(ReportChunk { bytes, rows }).await.is_err() {
+                    return Ok(n);
+                }
             }
         }
     }
@@ -824,7 +694,7 @@ mod tests {
             action("", 2, "1.0", "version_check"),
             action("bob", 1, "", "pull_by_digest"),
         ];
-        let r = rollup(&actions);
+        let r = rollup(&RowSet::from_actions(&actions));
         // Two groups a day: the tag 1.0, and the digest pulled without a tag.
         assert_eq!(r.daily.len(), 2);
         let by_tag = r.daily.iter().find(|(k, _)| k.tag == "1.0").unwrap().1;
@@ -899,14 +769,7 @@ mod tests {
     }
 
     async fn store(a: &Analytics, actions: &[PullActionRow]) {
-        let from = a.db().classified_until().await.unwrap();
-        let to = from.unwrap_or(0) + 1;
-        assert!(
-            a.db()
-                .commit_actions(from, to, actions, &rollup(actions))
-                .await
-                .unwrap()
-        );
+        assert!(a.import_actions(actions).await.unwrap());
     }
 
     #[tokio::test]

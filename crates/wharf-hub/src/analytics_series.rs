@@ -73,7 +73,7 @@ impl Analytics {
             .iter()
             .map(|t| {
                 let period = periods.get(t.period).map(Period::name).unwrap_or_default();
-                crate::analytics_reports::group_id(namespace, &period, "repo", &t.repo)
+                crate::analytics_actions::group_id(namespace, &period, "repo", &t.repo)
             })
             .collect();
         let uniques = self.db().unique_counts(&grps).await?;
@@ -235,11 +235,7 @@ mod store_tests {
             ),
             action(datetime!(2026-11-23 00:00), "acme", "app", "pull_by_tag", 5),
         ];
-        assert!(
-            db.commit_actions(None, 1, &rows, &crate::analytics_reports::rollup(&rows))
-                .await
-                .unwrap()
-        );
+        assert!(a.import_actions(&rows).await.unwrap());
         let today = date!(2026 - 11 - 18);
         let weekly = a
             .pull_series_on(today, "acme", Granularity::Weekly, 3, &[])

@@ -5,6 +5,7 @@ mod access;
 mod access_tokens;
 mod accounts;
 pub mod analytics;
+mod analytics_actions;
 mod analytics_reports;
 pub use analytics_reports::{PullsInPeriod, ReportChunk, ReportKind};
 mod analytics_access;

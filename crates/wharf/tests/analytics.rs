@@ -157,11 +157,34 @@ async fn no_address_is_stored_and_hashes_change_with_the_period() {
     settle(&app).await;
     let pool = sqlx_pool(&app).await;
     // Raw events: batches of JSON, addresses only as 16-byte hashes (hex).
-    let batches: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM pull_event_batches")
-        .fetch_all(&pool)
+    let events = stored_hashes(&pool, "pull_event_batches").await;
+    assert_eq!(events.len(), 3);
+    let mut weeks: Vec<String> = Vec::new();
+    for (week, month) in &events {
+        assert_eq!((week.len(), month.len()), (32, 32), "{week} {month}");
+        assert_ne!(week, month, "the week's and the month's keys differ");
+        weeks.push(week.clone());
+    }
+    weeks.sort();
+    weeks.dedup();
+    assert_eq!(weeks.len(), 2, "two addresses, two hashes");
+    // Classified actions, stored the same way, keep the hashes and hold no address.
+    let actions = stored_hashes(&pool, "pull_action_batches").await;
+    assert_eq!(actions.len(), 3);
+    for (week, month) in &actions {
+        assert_eq!((week.len(), month.len()), (32, 32));
+        assert!(weeks.contains(week));
+    }
+}
+
+/// The week's and month's address hashes of every row of the batches in `table`, checking
+/// that no batch holds an address in the clear.
+async fn stored_hashes(pool: &sqlx::AnyPool, table: &str) -> Vec<(String, String)> {
+    let batches: Vec<(Vec<u8>,)> = sqlx::query_as(&format!("SELECT data FROM {table}"))
+        .fetch_all(pool)
         .await
         .unwrap();
-    let mut events = Vec::new();
+    let mut rows = Vec::new();
     for (data,) in &batches {
         let text = String::from_utf8(data.clone()).unwrap();
         assert!(
@@ -178,40 +201,10 @@ async fn no_address_is_stored_and_hashes_change_with_the_period() {
                     .unwrap()
                     .to_owned()
             };
-            events.push((field(7), field(8)));
+            rows.push((field(7), field(8)));
         }
     }
-    assert_eq!(events.len(), 3);
-    let mut weeks: Vec<String> = Vec::new();
-    for (week, month) in &events {
-        assert_eq!((week.len(), month.len()), (32, 32), "{week} {month}");
-        assert_ne!(week, month, "the week's and the month's keys differ");
-        weeks.push(week.clone());
-    }
-    weeks.sort();
-    weeks.dedup();
-    assert_eq!(weeks.len(), 2, "two addresses, two hashes");
-    // Classified actions keep the hashes, and no text column holds an address.
-    let rows: Vec<(Vec<u8>, Vec<u8>)> =
-        sqlx::query_as("SELECT ip_week, ip_month FROM pull_actions ORDER BY id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    assert_eq!(rows.len(), 3);
-    for (week, month) in &rows {
-        assert_eq!((week.len(), month.len()), (16, 16));
-        assert!(weeks.contains(&hex::encode(week)));
-    }
-    let dump: Vec<(String,)> = sqlx::query_as(
-        "SELECT namespace || repo || digest || user_name || tool || tool_version || country || cloud || ip_type || domain FROM pull_actions",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    assert!(
-        dump.iter()
-            .all(|(s,)| !s.contains("192.0.2") && !s.contains("198.51"))
-    );
+    rows
 }
 
 /// The app's own database, read directly.
@@ -429,4 +422,121 @@ async fn technographic_and_tracked_companies_on_this_backend() {
     );
     let dvp = a.pulls_over("acme", &[week], false, None).await.unwrap();
     assert_eq!((dvp[0].pulls, dvp[0].unique_ips), (12, 12));
+}
+
+/// The raw data export of a namespace for a period, as CSV text.
+async fn raw_export(app: &TestApp, namespace: &str, period: &Period) -> String {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let analytics = app.state.analytics.clone();
+    let (ns, p) = (namespace.to_owned(), *period);
+    let job = tokio::spawn(async move {
+        analytics
+            .stream_report(&ns, wharf_hub::ReportKind::Raw, &p, tx)
+            .await
+    });
+    let mut text = String::new();
+    while let Some(chunk) = rx.recv().await {
+        text.push_str(std::str::from_utf8(&chunk.bytes).unwrap());
+    }
+    job.await.unwrap().unwrap();
+    text
+}
+
+/// A pull whose requests fall into two classifier runs is still one action: the first run
+/// hands the open action (a HEAD whose GET may still come) to the next.
+#[tokio::test]
+async fn an_action_split_across_classifier_runs_is_classified_once() {
+    let app = TestApp::new().await;
+    let (digest, _) = app.push_image("acme/app", "v1", b"layer").await;
+    from(
+        &app,
+        "192.0.2.1",
+        DOCKER,
+        Method::HEAD,
+        "/v2/acme/app/manifests/v1",
+    )
+    .await;
+    app.state.analytics.write_pending().await.unwrap();
+    // A run up to just after the HEAD: nothing is decided yet.
+    let after_head = wharf_hub::analytics::now_ms() + 1;
+    assert_eq!(
+        app.state
+            .analytics
+            .classify_until(after_head)
+            .await
+            .unwrap(),
+        0
+    );
+    while wharf_hub::analytics::now_ms() <= after_head {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let by_digest = format!("/v2/acme/app/manifests/{digest}");
+    from(&app, "192.0.2.1", DOCKER, Method::GET, &by_digest).await;
+    // A HEAD by another client, left open, then ended by its window.
+    from(
+        &app,
+        "192.0.2.2",
+        DOCKER,
+        Method::HEAD,
+        "/v2/acme/app/manifests/v1",
+    )
+    .await;
+    assert_eq!(settle(&app).await, 2);
+    let raw = raw_export(&app, "acme", &this_week()).await;
+    let mut actions: Vec<&str> = raw
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    actions.sort();
+    assert_eq!(actions, ["pull_by_tag", "version_check"], "{raw}");
+}
+
+/// Actions that earlier versions stored one per row are moved into batches when wharf
+/// starts, and export as before.
+#[tokio::test]
+async fn actions_stored_one_per_row_are_moved_into_batches() {
+    let app = TestApp::new().await;
+    let pool = sqlx_pool(&app).await;
+    let now = wharf_hub::analytics::now_ms();
+    let digest = format!("sha256:{}", "c".repeat(64));
+    for (i, action) in ["pull_by_tag", "version_check", "pull_by_digest"]
+        .iter()
+        .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO pull_actions (at_ms, namespace, repo, tag, digest, action, method, user_name, \
+             ip_week, ip_month, tool, tool_version, country, cloud, ip_type, domain) \
+             VALUES ($1, 'acme', 'acme/old', $2, $3, $4, 'GET', '', $5, $5, 'docker', '27.5.1', 'DE', '', '', '')",
+        )
+        .bind(now - i as i64)
+        .bind(if *action == "pull_by_digest" { "" } else { "v1" })
+        .bind(digest.as_str())
+        .bind(*action)
+        .bind(vec![7u8; 16])
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let other = app.another_node(common::config(app.dir.path())).await;
+    let left: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pull_actions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left.0, 0);
+    let period = this_week();
+    assert_eq!(
+        other
+            .state
+            .analytics
+            .count_actions("acme", &period)
+            .await
+            .unwrap(),
+        3
+    );
+    let raw = raw_export(&other, "acme", &period).await;
+    assert_eq!(raw.lines().count(), 4, "{raw}");
+    assert!(raw.contains("pull_by_digest,"), "{raw}");
+    assert_eq!(raw.matches("old").count(), 3, "{raw}");
+    assert!(!raw.contains(&hex::encode([7u8; 16])), "{raw}");
 }
