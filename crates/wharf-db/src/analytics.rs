@@ -55,7 +55,7 @@ pub struct ClassifierState {
 }
 
 /// One day's counts of one group of actions, as the `pull_daily` rollup keeps them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct DailyKey {
     pub namespace: String,
     /// Days since 1970-01-01 (UTC).
@@ -328,7 +328,10 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         insert_action_batches(&mut tx, actions).await?;
-        let daily: Vec<_> = rollup.daily.iter().collect();
+        // Each table's rows in its primary key's order: consecutive rows land on the same
+        // pages of the index.
+        let mut daily: Vec<_> = rollup.daily.iter().collect();
+        daily.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for chunk in daily.chunks(EVENT_BATCH) {
             let mut sql = values_sql(
                 self.backend,
@@ -362,7 +365,8 @@ impl Db {
             }
             q.execute(&mut *tx).await?;
         }
-        let uniques: Vec<_> = rollup.uniques.iter().collect();
+        let mut uniques: Vec<_> = rollup.uniques.iter().collect();
+        uniques.sort_unstable();
         for chunk in uniques.chunks(EVENT_BATCH * 4) {
             let mut sql = values_sql(
                 self.backend,
@@ -377,7 +381,8 @@ impl Db {
             }
             q.execute(&mut *tx).await?;
         }
-        let pullers: Vec<_> = rollup.pullers.iter().collect();
+        let mut pullers: Vec<_> = rollup.pullers.iter().collect();
+        pullers.sort_unstable();
         for chunk in pullers.chunks(EVENT_BATCH * 2) {
             let mut sql = values_sql(
                 self.backend,
@@ -396,7 +401,8 @@ impl Db {
             }
             q.execute(&mut *tx).await?;
         }
-        let domains: Vec<_> = rollup.domains.iter().collect();
+        let mut domains: Vec<_> = rollup.domains.iter().collect();
+        domains.sort_unstable();
         for chunk in domains.chunks(EVENT_BATCH * 2) {
             let mut sql = values_sql(
                 self.backend,

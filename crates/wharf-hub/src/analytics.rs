@@ -153,7 +153,7 @@ const CLASSIFY_LAG_MS: i64 = 15_000;
 const CLASSIFY_SPAN_MS: i64 = 1_000;
 /// The longest span one classifier run covers, when its events are few (a catch-up over quiet
 /// hours goes fast).
-const CLASSIFY_SPAN_MAX_MS: i64 = 4096 * CLASSIFY_SPAN_MS;
+const CLASSIFY_SPAN_MAX_MS: i64 = 65_536 * CLASSIFY_SPAN_MS;
 /// About how many events one run may hold (a run holds its events and its actions, about
 /// 70 bytes each, in memory, and writes its rollups in one transaction that other writers
 /// wait for); spans halve down to a second to stay under.
