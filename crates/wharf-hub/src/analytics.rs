@@ -16,7 +16,7 @@
 //! reads only its own span's events. Raw events are deleted after `retention`; the actions
 //! and rollups stay, and the reports read them.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt as _};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -108,7 +108,7 @@ struct BatchBuilder {
     events: Vec<Row>,
     /// (address, user agent hash, day) → (user agent, interned client fields).
     clients: HashMap<(IpAddr, u64, i64), (String, [u32; 8])>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: foldhash::fast::RandomState,
     first: i64,
     last: i64,
 }
@@ -119,7 +119,7 @@ impl Default for BatchBuilder {
             strings: Strings::default(),
             events: Vec::with_capacity(BATCH),
             clients: HashMap::new(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
             first: i64::MAX,
             last: i64::MIN,
         }
@@ -181,6 +181,8 @@ pub struct Analytics {
     counters: Counters,
     /// Wakes the writer when a batch is full.
     full: tokio::sync::Notify,
+    /// The classifier's thread, started on first use.
+    background: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     kicked: std::sync::atomic::AtomicBool,
 }
 
@@ -190,6 +192,29 @@ impl std::fmt::Debug for Analytics {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
+}
+
+/// Work for the classifier's thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The classifier's thread: one of its own, at the lowest CPU priority, so that under a load
+/// that keeps every core busy, serving pulls comes first and classification catches up when
+/// the load drops (events wait in the database meanwhile; nothing is lost).
+fn start_background() -> Result<std::sync::mpsc::Sender<Job>, HubError> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("wharf-classifier".into())
+        .spawn(move || {
+            // On Linux the nice value is per thread: this one only.
+            if let Err(e) = rustix::process::setpriority_process(None, 19) {
+                tracing::debug!(error = %e, "the classifier runs at normal priority");
+            }
+            while let Ok(job) = rx.recv() {
+                job();
+            }
+        })
+        .map_err(|e| HubError::Internal(format!("starting the classifier's thread: {e}")))?;
+    Ok(tx)
 }
 
 /// The IP hashers of the periods events fall in, kept while events stay in them.
@@ -257,10 +282,39 @@ impl Analytics {
             download_key,
             counters: Counters::default(),
             full: tokio::sync::Notify::new(),
+            background: Mutex::new(None),
             kicked: std::sync::atomic::AtomicBool::new(false),
         });
         analytics.move_legacy_actions().await?;
         Ok(analytics)
+    }
+
+    /// Runs `f` on the classifier's thread.
+    async fn in_background<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HubError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        {
+            let mut guard = self.background.lock().unwrap_or_else(|p| p.into_inner());
+            let unsent = match guard.as_ref() {
+                Some(sender) => sender.send(job).err().map(|back| back.0),
+                None => Some(job),
+            };
+            // Not started yet, or stopped by a panic: start it (again).
+            if let Some(job) = unsent {
+                let sender = start_background()?;
+                sender.send(job).map_err(|_| {
+                    HubError::Internal("the classifier's thread stopped at once".into())
+                })?;
+                *guard = Some(sender);
+            }
+        }
+        rx.await
+            .map_err(|_| HubError::Internal("the classifier stopped".into()))
     }
 
     /// Moves the actions earlier versions of wharf stored one per row into batches.
@@ -518,26 +572,26 @@ impl Analytics {
             let to = horizon_ms.min(start.saturating_add(span));
             let batches = self.db.event_batches(start, to).await?;
             let carry = state.carry;
-            // Decoding, classifying and rolling up are CPU work: off the request-serving
-            // threads.
+            // Decoding, classifying and rolling up are CPU work: on the classifier's thread,
+            // which yields to serving.
             let window = self.config.window;
-            let (actions, rollup, carry, n) = tokio::task::spawn_blocking(move || {
-                let mut events = RowSet::default();
-                if let Some(carry) = carry.filter(|c| !c.is_empty()) {
-                    events.extend(StoredBatch::decode(&carry, "open actions")?, |_, _| true);
-                }
-                for data in batches {
-                    events.extend(StoredBatch::decode(&data, "pull events")?, |(at, f), s| {
-                        (start..to).contains(at) && s[f[KIND] as usize] == "manifest"
-                    });
-                }
-                let (actions, carry) = Self::actions(window, events, to);
-                let rollup = crate::analytics_actions::rollup(&actions);
-                let n = actions.rows.len() as u64;
-                Ok::<_, HubError>((actions.action_batches(), rollup, carry.encode(), n))
-            })
-            .await
-            .map_err(|e| HubError::Internal(format!("the classifier stopped: {e}")))??;
+            let (actions, rollup, carry, n) = self
+                .in_background(move || {
+                    let mut events = RowSet::default();
+                    if let Some(carry) = carry.filter(|c| !c.is_empty()) {
+                        events.extend(StoredBatch::decode(&carry, "open actions")?, |_, _| true);
+                    }
+                    for data in batches {
+                        events.extend(StoredBatch::decode(&data, "pull events")?, |(at, f), s| {
+                            (start..to).contains(at) && s[f[KIND] as usize] == "manifest"
+                        });
+                    }
+                    let (actions, carry) = Self::actions(window, events, to);
+                    let rollup = crate::analytics_actions::rollup(&actions);
+                    let n = actions.rows.len() as u64;
+                    Ok::<_, HubError>((actions.action_batches(), rollup, carry.encode(), n))
+                })
+                .await??;
             if !self
                 .db
                 .commit_actions(state.until_ms, to, &actions, &rollup, &carry)

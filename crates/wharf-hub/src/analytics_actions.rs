@@ -4,7 +4,9 @@
 //! them up, and stores them as a few batches (one per namespace and UTC day) instead of a row
 //! each. The raw data export decodes the batches.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 
 use wharf_analytics::agent::{self, Tool, UseCase};
 use wharf_analytics::privacy::excluded_domain;
@@ -339,6 +341,9 @@ pub(crate) fn rollup(set: &RowSet) -> Rollup {
     let mut daily: HashMap<(i64, [u32; 8], UseCase), wharf_db::ActionCounts> = HashMap::new();
     let mut pullers: HashSet<(u32, i64, u32, u32)> = HashSet::new();
     let mut domains: HashSet<(u32, u32, u32, u32)> = HashSet::new();
+    // What the previous action added to the puller sets: the same client pulling the same
+    // thing again (consecutive, as a run sorts them) adds nothing new.
+    let mut previous: Option<(i64, [u32; 15])> = None;
     for (at_ms, f) in &set.rows {
         let day = at_ms.div_euclid(DAY_MS);
         let (week, month) = *days.entry(day).or_insert_with(|| {
@@ -367,6 +372,13 @@ pub(crate) fn rollup(set: &RowSet) -> Rollup {
             ))
             .or_default()
             .add(s(f[ACTION]));
+        let mut same = *f;
+        for k in [ACTION, METHOD, TOOL_VERSION] {
+            same[k] = 0;
+        }
+        if previous.replace((day, same)) == Some((day, same)) {
+            continue;
+        }
         let reference = if s(f[TAG]).is_empty() {
             f[DIGEST]
         } else {
