@@ -34,7 +34,8 @@ use wharf_db::{Db, PullActionRow};
 use wharf_oci::Reference;
 
 use crate::analytics_actions::field::*;
-use crate::analytics_actions::{Row, RowSet, StoredBatch, Strings};
+pub use crate::analytics_actions::{Row, StoredBatch, field};
+use crate::analytics_actions::{RowSet, Strings};
 
 use crate::HubError;
 
@@ -406,8 +407,10 @@ impl Analytics {
             }
             let n = raw.len();
             let mut batch = BatchBuilder::default();
+            let mut previous = None;
             for r in &raw {
-                self.add_to_batch(&mut batch, r, &mut hashers);
+                self.add_to_batch(&mut batch, r, previous, &mut hashers);
+                previous = Some(r);
             }
             match self.store_built(batch).await {
                 Ok(()) => {
@@ -424,57 +427,84 @@ impl Analytics {
 
     /// Adds a captured request to a batch: the fields its client shares with its other
     /// requests (hashed address, user agent, enrichment) are worked out and interned once
-    /// per batch; nothing is copied for strings the batch already holds.
-    fn add_to_batch(&self, batch: &mut BatchBuilder, r: &RawPull, hashers: &mut Hashers) {
-        let ip =
-            r.ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
-                .to_canonical();
+    /// per batch; nothing is copied for strings the batch already holds, and the fields a
+    /// request shares with the one before it (`previous`, the batch's last event: the
+    /// requests of one pull, or a client repeating itself) are not even looked up.
+    fn add_to_batch(
+        &self,
+        batch: &mut BatchBuilder,
+        r: &RawPull,
+        previous: Option<&RawPull>,
+        hashers: &mut Hashers,
+    ) {
         let day = r.at_ms.div_euclid(86_400_000);
-        let ua_hash = std::hash::BuildHasher::hash_one(&batch.hasher, &r.user_agent);
-        let client = match batch.clients.get(&(ip, ua_hash, day)) {
-            Some((ua, ids)) if *ua == r.user_agent => *ids,
-            _ => {
-                let c = self.client_fields(ip, &r.user_agent, datetime(r.at_ms).date(), hashers);
-                let ids = [
-                    batch.strings.intern(&c.ip_week),
-                    batch.strings.intern(&c.ip_month),
-                    batch.strings.intern(&c.tool),
-                    batch.strings.intern(&c.tool_version),
-                    batch.strings.intern(&c.country),
-                    batch.strings.intern(&c.cloud),
-                    batch.strings.intern(&c.ip_type),
-                    batch.strings.intern(&c.domain),
-                ];
-                batch
-                    .clients
-                    .insert((ip, ua_hash, day), (r.user_agent.clone(), ids));
-                ids
+        let last = previous.zip(batch.events.last().map(|(_, ids)| *ids));
+        let mut ids = [0u32; 15];
+        match last {
+            Some((p, last))
+                if p.ip == r.ip
+                    && p.at_ms.div_euclid(86_400_000) == day
+                    && p.user_agent == r.user_agent =>
+            {
+                ids[IP_WEEK..].copy_from_slice(&last[IP_WEEK..]);
             }
+            _ => ids[IP_WEEK..].copy_from_slice(&self.client_ids(batch, r, day, hashers)),
+        }
+        let same = |k: usize, equal: fn(&RawPull, &RawPull) -> bool| {
+            last.filter(|(p, _)| equal(p, r)).map(|(_, ids)| ids[k])
         };
-        let ids = [
-            batch
-                .strings
-                .intern(r.repo.split_once('/').map_or("", |(ns, _)| ns)),
-            batch.strings.intern(&r.repo),
-            batch.strings.intern(&r.reference),
-            batch.strings.intern(&r.digest),
-            batch.strings.intern(if r.head { "HEAD" } else { "GET" }),
-            batch
-                .strings
-                .intern(if r.blob { "blob" } else { "manifest" }),
-            batch.strings.intern(r.user.as_deref().unwrap_or_default()),
-            client[0],
-            client[1],
-            client[2],
-            client[3],
-            client[4],
-            client[5],
-            client[6],
-            client[7],
-        ];
+        let strings = &mut batch.strings;
+        ids[NAMESPACE] = same(NAMESPACE, |p, r| p.repo == r.repo)
+            .unwrap_or_else(|| strings.intern(r.repo.split_once('/').map_or("", |(ns, _)| ns)));
+        ids[REPO] = same(REPO, |p, r| p.repo == r.repo).unwrap_or_else(|| strings.intern(&r.repo));
+        ids[REFERENCE] = same(REFERENCE, |p, r| p.reference == r.reference)
+            .unwrap_or_else(|| strings.intern(&r.reference));
+        ids[DIGEST] =
+            same(DIGEST, |p, r| p.digest == r.digest).unwrap_or_else(|| strings.intern(&r.digest));
+        ids[METHOD] = same(METHOD, |p, r| p.head == r.head)
+            .unwrap_or_else(|| strings.intern(if r.head { "HEAD" } else { "GET" }));
+        ids[KIND] = same(KIND, |p, r| p.blob == r.blob)
+            .unwrap_or_else(|| strings.intern(if r.blob { "blob" } else { "manifest" }));
+        ids[USER] = same(USER, |p, r| p.user == r.user)
+            .unwrap_or_else(|| strings.intern(r.user.as_deref().unwrap_or_default()));
         batch.first = batch.first.min(r.at_ms);
         batch.last = batch.last.max(r.at_ms);
         batch.events.push((r.at_ms, ids));
+    }
+
+    /// The interned client fields of a request (hashed address, parsed user agent,
+    /// enrichment), worked out once per batch, address, user agent and day.
+    fn client_ids(
+        &self,
+        batch: &mut BatchBuilder,
+        r: &RawPull,
+        day: i64,
+        hashers: &mut Hashers,
+    ) -> [u32; 8] {
+        let ip =
+            r.ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+                .to_canonical();
+        let ua_hash = std::hash::BuildHasher::hash_one(&batch.hasher, &r.user_agent);
+        if let Some((ua, ids)) = batch.clients.get(&(ip, ua_hash, day))
+            && *ua == r.user_agent
+        {
+            return *ids;
+        }
+        let c = self.client_fields(ip, &r.user_agent, datetime(r.at_ms).date(), hashers);
+        let ids = [
+            batch.strings.intern(&c.ip_week),
+            batch.strings.intern(&c.ip_month),
+            batch.strings.intern(&c.tool),
+            batch.strings.intern(&c.tool_version),
+            batch.strings.intern(&c.country),
+            batch.strings.intern(&c.cloud),
+            batch.strings.intern(&c.ip_type),
+            batch.strings.intern(&c.domain),
+        ];
+        batch
+            .clients
+            .insert((ip, ua_hash, day), (r.user_agent.clone(), ids));
+        ids
     }
 
     /// Stores a built batch as one row.
@@ -874,7 +904,7 @@ impl Analytics {
                     ip: Some(ip),
                     user_agent: agent.to_owned(),
                 };
-                self.add_to_batch(&mut batch, &raw, &mut hashers);
+                self.add_to_batch(&mut batch, &raw, None, &mut hashers);
             }
             if batch.events.len() >= BATCH {
                 stored += batch.events.len() as u64;

@@ -21,48 +21,59 @@ use crate::analytics::datetime;
 /// The fields of an event and of an action, as indexes into their set's strings. An action
 /// has its first request's fields, but its tag (empty when it began with a digest) where the
 /// request has its reference, and its kind where the request has `manifest` or `blob`.
-pub(crate) mod field {
-    pub(crate) const NAMESPACE: usize = 0;
-    pub(crate) const REPO: usize = 1;
+pub mod field {
+    pub const NAMESPACE: usize = 0;
+    pub const REPO: usize = 1;
     /// An event's reference; an action's tag.
-    pub(crate) const REFERENCE: usize = 2;
-    pub(crate) const TAG: usize = 2;
-    pub(crate) const DIGEST: usize = 3;
-    pub(crate) const METHOD: usize = 4;
+    pub const REFERENCE: usize = 2;
+    pub const TAG: usize = 2;
+    pub const DIGEST: usize = 3;
+    pub const METHOD: usize = 4;
     /// An event's kind (`manifest` or `blob`); an action's kind (`pull_by_tag`…).
-    pub(crate) const KIND: usize = 5;
-    pub(crate) const ACTION: usize = 5;
-    pub(crate) const USER: usize = 6;
+    pub const KIND: usize = 5;
+    pub const ACTION: usize = 5;
+    pub const USER: usize = 6;
     /// The address's keyed hash for the week, hex.
-    pub(crate) const IP_WEEK: usize = 7;
-    pub(crate) const IP_MONTH: usize = 8;
-    pub(crate) const TOOL: usize = 9;
-    pub(crate) const TOOL_VERSION: usize = 10;
-    pub(crate) const COUNTRY: usize = 11;
-    pub(crate) const CLOUD: usize = 12;
-    pub(crate) const IP_TYPE: usize = 13;
-    pub(crate) const DOMAIN: usize = 14;
+    pub const IP_WEEK: usize = 7;
+    pub const IP_MONTH: usize = 8;
+    pub const TOOL: usize = 9;
+    pub const TOOL_VERSION: usize = 10;
+    pub const COUNTRY: usize = 11;
+    pub const CLOUD: usize = 12;
+    pub const IP_TYPE: usize = 13;
+    pub const DOMAIN: usize = 14;
 }
 
 use field::*;
 
 /// An event or an action: its time and its fields.
-pub(crate) type Row = (i64, [u32; 15]);
+pub type Row = (i64, [u32; 15]);
 
 /// Events or actions as stored: every distinct string once (`strings`), each row as its time
 /// and the indexes of its fields. Requests of one pull repeat most of their fields, and so do
 /// the pulls of one client, so a batch is a fraction of its rows' size.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct StoredBatch {
-    pub(crate) strings: Vec<String>,
-    pub(crate) events: Vec<Row>,
+///
+/// Encoded as `BINARY` then postcard (variable-length integers: about 21 bytes a row);
+/// batches written by earlier versions are JSON, and are read as well.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct StoredBatch {
+    pub strings: Vec<String>,
+    pub events: Vec<Row>,
 }
 
+/// What a binary batch starts with (a JSON batch starts with `{`).
+const BINARY: &[u8] = b"\0wb1";
+
 impl StoredBatch {
-    pub(crate) fn decode(data: &[u8], what: &str) -> Result<Self, HubError> {
-        let batch: Self = serde_json::from_slice(data).map_err(|e| {
-            HubError::Internal(format!("a stored batch of {what} is unreadable: {e}"))
-        })?;
+    /// Reads a stored batch (of `what`: for the error message), checking that every index
+    /// names one of its strings.
+    pub fn decode(data: &[u8], what: &str) -> Result<Self, HubError> {
+        let bad =
+            |e: String| HubError::Internal(format!("a stored batch of {what} is unreadable: {e}"));
+        let batch: Self = match data.strip_prefix(BINARY) {
+            Some(binary) => postcard::from_bytes(binary).map_err(|e| bad(e.to_string()))?,
+            None => serde_json::from_slice(data).map_err(|e| bad(e.to_string()))?,
+        };
         let n = batch.strings.len();
         if batch
             .events
@@ -78,7 +89,15 @@ impl StoredBatch {
 
     pub(crate) fn encode(&self) -> Vec<u8> {
         // Strings and integers only: serializing cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        postcard::to_extend(self, BINARY.to_vec()).unwrap_or_default()
+    }
+
+    /// The text of field `k` of row `i`.
+    pub fn field(&self, i: usize, k: usize) -> &str {
+        self.events
+            .get(i)
+            .and_then(|(_, f)| self.strings.get(f[k] as usize))
+            .map_or("", String::as_str)
     }
 }
 
@@ -531,14 +550,35 @@ mod tests {
         let mut expected = actions.clone();
         expected.sort_by_key(|a| (a.namespace.clone(), a.at_ms));
         assert_eq!(back, expected);
-        // Each string once per batch.
-        let text = String::from_utf8(batches[0].data.clone()).unwrap();
-        assert_eq!(text.matches(&"a".repeat(64)).count(), 1, "{text}");
+        // Each string once per batch, and about 21 bytes per row besides.
+        let data = &batches[0].data;
+        let needle = "a".repeat(64);
+        let count = data.windows(64).filter(|w| *w == needle.as_bytes()).count();
+        assert_eq!(count, 1);
+        let strings: usize = StoredBatch::decode(data, "actions")
+            .unwrap()
+            .strings
+            .iter()
+            .map(|s| s.len() + 1)
+            .sum();
+        assert!(data.len() - strings < 2 * 32, "{} bytes", data.len());
+        // Batches of earlier versions (JSON) are read too; broken ones are refused.
+        let json = br#"{"strings":["acme","acme/app","v1","sha256:x","GET","pull_by_tag",""],
+            "events":[[1,[0,1,2,3,4,5,6,6,6,6,6,6,6,6,6]]]}"#;
+        let old = decode_actions(json).unwrap();
+        assert_eq!(
+            (old[0].repo.as_str(), old[0].action.as_str()),
+            ("acme/app", "pull_by_tag")
+        );
         assert!(
             decode_actions(br#"{"strings":[],"events":[[1,[0,0,0,0,0,0,0,0,0,0,0,0,0,0,9]]]}"#)
                 .is_err()
         );
         assert!(decode_actions(b"not json").is_err());
+        assert!(
+            decode_actions(&data[..data.len() - 3]).is_err(),
+            "a cut batch is refused"
+        );
     }
 
     /// The cached rollup agrees with working every group out from the action's own strings.
