@@ -383,8 +383,10 @@ impl Analytics {
         }
     }
 
-    /// Stores every queued event now, a batch at a time; returns how many.
-    pub async fn write_pending(&self) -> Result<usize, HubError> {
+    /// Stores every queued event now, a batch at a time; returns how many. Building and
+    /// encoding a batch (a millisecond or two of CPU) happens off the threads that serve
+    /// requests, so the connections of a busy worker do not wait for it.
+    pub async fn write_pending(self: &Arc<Self>) -> Result<usize, HubError> {
         let mut hashers = Hashers::default();
         let mut written = 0;
         loop {
@@ -406,13 +408,20 @@ impl Analytics {
                 return Ok(written);
             }
             let n = raw.len();
-            let mut batch = BatchBuilder::default();
-            let mut previous = None;
-            for r in &raw {
-                self.add_to_batch(&mut batch, r, previous, &mut hashers);
-                previous = Some(r);
-            }
-            match self.store_built(batch).await {
+            let this = Arc::clone(self);
+            let (encoded, kept) = tokio::task::spawn_blocking(move || {
+                let mut batch = BatchBuilder::default();
+                let mut previous = None;
+                for r in &raw {
+                    this.add_to_batch(&mut batch, r, previous, &mut hashers);
+                    previous = Some(r);
+                }
+                (Self::encode_built(batch), hashers)
+            })
+            .await
+            .map_err(|e| HubError::Internal(format!("the analytics writer stopped: {e}")))?;
+            hashers = kept;
+            match self.store_encoded(encoded).await {
                 Ok(()) => {
                     self.counters.written.fetch_add(n as u64, Relaxed);
                     written += n;
@@ -509,8 +518,13 @@ impl Analytics {
 
     /// Stores a built batch as one row.
     async fn store_built(&self, batch: BatchBuilder) -> Result<(), HubError> {
+        self.store_encoded(Self::encode_built(batch)).await
+    }
+
+    /// A built batch as stored: its first and last times, its size and its encoding.
+    fn encode_built(batch: BatchBuilder) -> Option<(i64, i64, i64, Vec<u8>)> {
         if batch.events.is_empty() {
-            return Ok(());
+            return None;
         }
         let (first, last, n) = (batch.first, batch.last, batch.events.len() as i64);
         let data = StoredBatch {
@@ -518,7 +532,13 @@ impl Analytics {
             events: batch.events,
         }
         .encode();
-        self.db.insert_event_batch(first, last, n, &data).await?;
+        Some((first, last, n, data))
+    }
+
+    async fn store_encoded(&self, batch: Option<(i64, i64, i64, Vec<u8>)>) -> Result<(), HubError> {
+        if let Some((first, last, n, data)) = batch {
+            self.db.insert_event_batch(first, last, n, &data).await?;
+        }
         Ok(())
     }
 
