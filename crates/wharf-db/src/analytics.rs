@@ -263,22 +263,17 @@ impl Db {
         // Derived data: the raw events stay until the retention, and the watermark moves in
         // the same transaction, so a commit lost to a power cut is simply classified again.
         // No disk flush to wait for.
+        if self.backend == Backend::Sqlite {
+            let mut relaxed = crate::Relaxed::acquire(&self.write).await?;
+            let result = self
+                .commit_actions_on(relaxed.conn(), from, to, actions, rollup, carry)
+                .await;
+            relaxed.restore().await?;
+            return result;
+        }
         let mut conn = self.write.acquire().await?;
-        if self.backend == Backend::Sqlite {
-            conn.execute("PRAGMA synchronous = NORMAL").await?;
-        }
-        let result = self
-            .commit_actions_on(&mut conn, from, to, actions, rollup, carry)
-            .await;
-        if self.backend == Backend::Sqlite {
-            let reset = conn.execute("PRAGMA synchronous = FULL").await;
-            if reset.is_err() {
-                // Never hand a relaxed connection back to the pool.
-                drop(conn.detach());
-            }
-            reset?;
-        }
-        result
+        self.commit_actions_on(&mut conn, from, to, actions, rollup, carry)
+            .await
     }
 
     async fn commit_actions_on(

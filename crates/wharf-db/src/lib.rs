@@ -266,15 +266,9 @@ impl Db {
     ) -> Result<sqlx::any::AnyQueryResult, DbError> {
         match self.backend {
             Backend::Sqlite => {
-                let mut conn = self.write.acquire().await?;
-                conn.execute("PRAGMA synchronous = NORMAL").await?;
-                let result = query.execute(&mut *conn).await;
-                let reset = conn.execute("PRAGMA synchronous = FULL").await;
-                if reset.is_err() {
-                    // Never hand a relaxed connection back to the pool.
-                    drop(conn.detach());
-                }
-                reset?;
+                let mut relaxed = Relaxed::acquire(&self.write).await?;
+                let result = query.execute(relaxed.conn()).await;
+                relaxed.restore().await?;
                 Ok(result?)
             }
             Backend::Postgres => {
@@ -313,9 +307,54 @@ impl Db {
     }
 }
 
+/// SQLite's write connection with durability relaxed (`synchronous = NORMAL`: no disk flush
+/// per commit). It goes back to the pool only once restored to `FULL`; dropped on the way (a
+/// request cancelled because its client went away, a failed reset) it is closed instead, so
+/// a relaxed connection never serves a write that wharf acknowledges.
+pub(crate) struct Relaxed {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+}
+
+impl Relaxed {
+    pub(crate) async fn acquire(pool: &AnyPool) -> Result<Self, DbError> {
+        let mut relaxed = Self {
+            conn: Some(pool.acquire().await?),
+        };
+        relaxed
+            .conn()
+            .execute("PRAGMA synchronous = NORMAL")
+            .await?;
+        Ok(relaxed)
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        match self.conn.as_mut() {
+            Some(conn) => conn,
+            None => {
+                unreachable!("a relaxed connection is only taken by restore, which consumes it")
+            }
+        }
+    }
+
+    /// Restores full durability and hands the connection back to the pool.
+    pub(crate) async fn restore(mut self) -> Result<(), DbError> {
+        self.conn().execute("PRAGMA synchronous = FULL").await?;
+        drop(self.conn.take());
+        Ok(())
+    }
+}
+
+impl Drop for Relaxed {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{Db, Relaxed, redact_url};
 
     #[test]
     fn passwords_never_survive_redaction() {
@@ -336,5 +375,33 @@ mod tests {
             redact_url("postgres://h/db?password=x"),
             "postgres://h/db?password=***"
         );
+    }
+
+    async fn synchronous(db: &Db) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&db.write)
+            .await
+            .unwrap()
+    }
+
+    /// A relaxed write cut short (its future dropped, as when a client goes away) never
+    /// leaves the pool's write connection without disk flushes.
+    #[tokio::test]
+    async fn a_relaxed_connection_dropped_half_way_is_closed_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite(&dir.path().join("wharf.db")).await.unwrap();
+        assert_eq!(synchronous(&db).await, 2, "FULL");
+        let mut relaxed = Relaxed::acquire(&db.write).await.unwrap();
+        let mode: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(relaxed.conn())
+            .await
+            .unwrap();
+        assert_eq!(mode, 1, "NORMAL while relaxed");
+        drop(relaxed);
+        assert_eq!(synchronous(&db).await, 2);
+        // Restored, it goes back to the pool as it came.
+        let relaxed = Relaxed::acquire(&db.write).await.unwrap();
+        relaxed.restore().await.unwrap();
+        assert_eq!(synchronous(&db).await, 2);
     }
 }
