@@ -642,11 +642,18 @@ impl Analytics {
                     Ok::<_, HubError>((actions.action_batches(), rollup, carry.encode(), n))
                 })
                 .await??;
-            if !self
-                .db
-                .commit_actions(state.until_ms, to, &actions, &rollup, &carry)
-                .await?
-            {
+            // A task of its own: a caller that stops waiting (shutdown) never cuts a commit
+            // in half (it relaxes the connection's durability and restores it after).
+            let db = self.db.clone();
+            let from = state.until_ms;
+            let committed = tokio::spawn(async move {
+                db.commit_actions(from, to, &actions, &rollup, &carry).await
+            })
+            .await
+            .map_err(|e| {
+                HubError::Internal(format!("storing classified actions stopped: {e}"))
+            })??;
+            if !committed {
                 // Another node classified this span first.
                 continue;
             }

@@ -98,7 +98,13 @@ pub async fn classify_pulls(
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
         }
-        match analytics.classify_pending().await {
+        // A run stopped by shutdown stores nothing (its transaction is rolled back with the
+        // watermark), so stopping does not wait for a backlog to be classified.
+        let classified = tokio::select! {
+            r = analytics.classify_pending() => r,
+            _ = shutdown.changed() => return,
+        };
+        match classified {
             Ok(0) => {}
             Ok(n) => tracing::debug!(actions = n, "pull events classified"),
             Err(e) => {
