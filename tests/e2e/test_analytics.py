@@ -46,16 +46,49 @@ def analytics_wharf(wharf_factory, monkeypatch):
     return w
 
 
+def decode_batch(data: bytes) -> dict:
+    """A stored batch: {"strings": [...], "events": [[at_ms, [15 indexes into strings]], ...]}.
+    wharf writes b"\\0wb1" then postcard (unsigned LEB128 varints; a string is its length and
+    its UTF-8 bytes; at_ms a zigzag varint); batches of earlier versions are JSON."""
+    if not data.startswith(b"\0wb1"):
+        return json.loads(data)
+    pos = 4
+
+    def varint() -> int:
+        nonlocal pos
+        value, shift = 0, 0
+        while True:
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value
+
+    strings = []
+    for _ in range(varint()):
+        n = varint()
+        strings.append(data[pos:pos + n].decode())
+        pos += n
+    events = []
+    for _ in range(varint()):
+        z = varint()
+        at_ms = (z >> 1) ^ -(z & 1)
+        events.append([at_ms, [varint() for _ in range(15)]])
+    assert pos == len(data), f"{len(data) - pos} bytes left over"
+    return {"strings": strings, "events": events}
+
+
 def stored_events(w) -> list[dict]:
-    """The manifest events wharf stored (batches of JSON), as the classifier reads them."""
+    """The manifest events wharf stored (batches), as the classifier reads them."""
     query = "SELECT data FROM pull_event_batches ORDER BY id"
     if SCALE:
         out = run(["psql", os.environ["WHARF_DATABASE"], "-qAt", "-c",
-                   query.replace("data", "convert_from(data, 'UTF8')")]).stdout
-        batches = [json.loads(line) for line in out.splitlines() if line]
+                   query.replace("data", "encode(data, 'hex')")]).stdout
+        batches = [decode_batch(bytes.fromhex(line)) for line in out.splitlines() if line]
     else:
         with sqlite3.connect(w.data_dir / "wharf.db") as db:
-            batches = [json.loads(bytes(r[0])) for r in db.execute(query)]
+            batches = [decode_batch(bytes(r[0])) for r in db.execute(query)]
     # A batch: {"strings": [...], "events": [[at_ms, [15 indexes into strings]], ...]}, the
     # fields in this order.
     names = ["namespace", "repo", "reference", "digest", "method", "kind", "user", "ip", "ip_month",
