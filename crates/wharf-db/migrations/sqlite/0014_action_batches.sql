@@ -1,9 +1,9 @@
 -- Classified actions are stored as compact batches, one per namespace, UTC day (days since
 -- 1970-01-01) and classifier run, instead of a row each: a run stores its actions in a few
 -- rows, which keeps classification cheap at tens of thousands of pulls per second. `data` is
--- JSON: each distinct string once, each action as its time and the indexes of its fields
--- (wharf-hub/src/analytics_actions.rs). Rows of pull_actions from earlier versions are
--- moved into batches when wharf starts.
+-- each distinct string once, then each action as its time and the indexes of its fields,
+-- encoded as wharf-hub/src/analytics_actions.rs (StoredBatch) says. Rows of pull_actions
+-- from earlier versions are moved into batches when wharf starts.
 CREATE TABLE pull_action_batches (
     id        INTEGER PRIMARY KEY,
     namespace TEXT    NOT NULL,
