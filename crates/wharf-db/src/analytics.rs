@@ -220,17 +220,6 @@ impl Db {
         )
     }
 
-    /// How far events have been classified (milliseconds since the epoch); None before the
-    /// first run.
-    pub async fn classified_until(&self) -> Result<Option<i64>, DbError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM analytics_state WHERE name = $1")
-                .bind(WATERMARK)
-                .fetch_optional(&self.read)
-                .await?,
-        )
-    }
-
     /// The watermark and what was carried over it, read together.
     pub async fn classifier_state(&self) -> Result<ClassifierState, DbError> {
         let row: Option<(i64, Option<i64>, Option<Vec<u8>>)> = sqlx::query_as(
