@@ -133,6 +133,19 @@ impl Default for BatchBuilder {
 const OPEN: &str = "open";
 const OPEN_FOLLOWED: &str = "open-followed";
 
+/// How much of the queue a writer run stores.
+#[derive(Clone, Copy)]
+enum Drain {
+    /// Only full batches: a partial one waits for the next run.
+    Full,
+    /// What was queued when the run began, then only full batches (under a steady load,
+    /// draining until empty would store every few dozen events as they trickle in, each
+    /// a database round trip).
+    Queued,
+    /// Until the queue is empty (on shutdown, and for `write_pending`).
+    Empty,
+}
+
 /// Events stored per batch at most (the writer stores a full batch at once, without
 /// waiting for its interval).
 const BATCH: usize = 4_096;
@@ -352,7 +365,7 @@ impl Analytics {
         match tx.try_send(pull) {
             Ok(()) => {
                 self.counters.captured.fetch_add(1, Relaxed);
-                if tx.max_capacity() - tx.capacity() >= BATCH && !self.kicked.swap(true, Relaxed) {
+                if self.queued() >= BATCH && !self.kicked.swap(true, Relaxed) {
                     self.full.notify_one();
                 }
             }
@@ -367,14 +380,20 @@ impl Analytics {
         if !self.enabled() {
             return;
         }
+        let mut tick = tokio::time::interval(self.config.flush_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
         loop {
-            let stop = tokio::select! {
-                _ = tokio::time::sleep(self.config.flush_interval) => false,
-                _ = self.full.notified() => false,
-                _ = shutdown.changed() => true,
+            // A full queue is written a full batch at a time, and what is left waits for the
+            // interval: storing every few dozen events as they trickle in would cost a
+            // database round trip each (and a busy node serves tens of thousands a second).
+            let (stop, drain) = tokio::select! {
+                _ = tick.tick() => (false, Drain::Queued),
+                _ = self.full.notified() => (false, Drain::Full),
+                _ = shutdown.changed() => (true, Drain::Empty),
             };
             self.kicked.store(false, Relaxed);
-            if let Err(e) = self.write_pending().await {
+            if let Err(e) = self.write_queued(drain).await {
                 tracing::warn!(error = %e, "storing pull events failed; they are dropped");
             }
             if stop {
@@ -387,16 +406,33 @@ impl Analytics {
     /// encoding a batch (a millisecond or two of CPU) happens off the threads that serve
     /// requests, so the connections of a busy worker do not wait for it.
     pub async fn write_pending(self: &Arc<Self>) -> Result<usize, HubError> {
+        self.write_queued(Drain::Empty).await
+    }
+
+    /// Stores queued events a batch at a time, as `drain` says; returns how many.
+    async fn write_queued(self: &Arc<Self>, drain: Drain) -> Result<usize, HubError> {
         let mut hashers = Hashers::default();
         let mut written = 0;
+        // Events still to store whatever their number (then only full batches).
+        let mut owed = match drain {
+            Drain::Full => 0,
+            Drain::Queued => self.queued(),
+            Drain::Empty => usize::MAX,
+        };
         loop {
             let raw = {
                 let mut guard = self.rx.lock().unwrap_or_else(|p| p.into_inner());
                 let Some(rx) = guard.as_mut() else {
                     return Ok(0);
                 };
-                let mut raw = Vec::with_capacity(BATCH.min(rx.len()));
-                while raw.len() < BATCH {
+                let take = if rx.len() >= BATCH {
+                    BATCH
+                } else {
+                    owed.min(rx.len())
+                };
+                owed = owed.saturating_sub(take);
+                let mut raw = Vec::with_capacity(take);
+                while raw.len() < take {
                     match rx.try_recv() {
                         Ok(e) => raw.push(e),
                         Err(_) => break,
@@ -799,13 +835,17 @@ impl Analytics {
         Ok(self.db.prune_pull_events(before).await?)
     }
 
+    /// Events waiting for the writer.
+    fn queued(&self) -> usize {
+        self.tx
+            .as_ref()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+
     /// Counters in Prometheus' text format.
     pub fn metrics(&self) -> String {
         let c = &self.counters;
-        let queued = self
-            .tx
-            .as_ref()
-            .map_or(0, |tx| tx.max_capacity() - tx.capacity());
+        let queued = self.queued();
         let mut out = String::new();
         for (name, help, kind, value) in [
             (
@@ -1001,4 +1041,61 @@ pub fn bounds(period: &Period) -> (i64, i64, bool) {
         ms(period.end()),
         period.granularity() == Granularity::Monthly,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pull(i: usize) -> RawPull {
+        RawPull {
+            at_ms: now_ms(),
+            repo: "acme/app".into(),
+            reference: "v1".into(),
+            digest: format!("sha256:{i:064x}"),
+            head: false,
+            blob: false,
+            user: None,
+            ip: Some(IpAddr::V4(std::net::Ipv4Addr::new(
+                192,
+                0,
+                2,
+                (i % 200) as u8,
+            ))),
+            user_agent: "docker/27.5.1 go/go1.22.10".into(),
+        }
+    }
+
+    /// Stored batches and the events in them.
+    async fn stored(a: &Analytics) -> (usize, u64) {
+        let batches = a.db.event_batches(0, i64::MAX).await.unwrap();
+        let events = a.db.events_between(0, i64::MAX).await.unwrap();
+        (batches.len(), events)
+    }
+
+    #[tokio::test]
+    async fn the_writer_stores_full_batches_and_leaves_a_trickle_for_its_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = wharf_db::Db::open_sqlite(&dir.path().join("wharf.db"))
+            .await
+            .unwrap();
+        let a = Analytics::open(db, AnalyticsConfig::default())
+            .await
+            .unwrap();
+        for i in 0..BATCH + 10 {
+            a.capture(pull(i));
+        }
+        // A kick stores whole batches only: the 10 left over wait.
+        assert_eq!(a.write_queued(Drain::Full).await.unwrap(), BATCH);
+        assert_eq!(a.queued(), 10);
+        assert_eq!(a.write_queued(Drain::Full).await.unwrap(), 0);
+        assert_eq!(stored(&a).await, (1, BATCH as u64));
+        // The interval stores what was queued when it began, as one batch.
+        for i in 0..5 {
+            a.capture(pull(i));
+        }
+        assert_eq!(a.write_queued(Drain::Queued).await.unwrap(), 15);
+        assert_eq!(a.queued(), 0);
+        assert_eq!(stored(&a).await, (2, BATCH as u64 + 15));
+    }
 }
