@@ -1,8 +1,8 @@
 //! Pull analytics: capture, storage, classification and reports.
 //!
 //! Capture never makes a pull wait: the registry hands each pull request to `capture`, which
-//! puts it in a bounded queue (`try_send`; when the queue is full the event is dropped and
-//! counted). A writer task drains the queue every `flush_interval`, parses the user agent,
+//! puts it in a bounded queue (`analytics_queue::CaptureQueue`, a shard per thread; when it
+//! is full the event is dropped and counted). A writer task drains the queue every `flush_interval`, parses the user agent,
 //! enriches the address from the operator's offline data files, replaces it by its weekly
 //! and monthly keyed hashes, and stores the batch in one transaction. What a crash can lose
 //! is bounded: the events still queued (at most `queue` of them, about one interval's worth).
@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
 use wharf_analytics::agent;
 use wharf_analytics::classify::{self, ManifestRequest};
 use wharf_analytics::enrich::{EnrichConfig, Enricher};
@@ -36,6 +35,7 @@ use wharf_oci::Reference;
 use crate::analytics_actions::field::*;
 pub use crate::analytics_actions::{Row, StoredBatch, field};
 use crate::analytics_actions::{RowSet, Strings};
+use crate::analytics_queue::{CaptureQueue, Pushed};
 
 use crate::HubError;
 
@@ -69,23 +69,109 @@ impl Default for AnalyticsConfig {
     }
 }
 
-/// A request that is part of a pull, as the registry saw it.
-#[derive(Debug, Clone)]
-pub struct RawPull {
+/// A request that is part of a pull, as the registry saw it (`Analytics::capture` copies
+/// what it keeps).
+#[derive(Debug, Clone, Copy)]
+pub struct PullSeen<'a> {
     pub at_ms: i64,
     /// The full repository name.
-    pub repo: String,
+    pub repo: &'a str,
     /// The tag or digest the request named.
-    pub reference: String,
+    pub reference: &'a str,
     /// The digest it resolved to.
-    pub digest: String,
+    pub digest: &'a str,
     pub head: bool,
     /// A blob download (else a manifest request).
     pub blob: bool,
     /// The signed-in user's name.
-    pub user: Option<String>,
+    pub user: Option<&'a str>,
     pub ip: Option<IpAddr>,
-    pub user_agent: String,
+    pub user_agent: &'a str,
+}
+
+/// A captured request as it waits for the writer: 48 bytes and its text in one allocation
+/// (the queue holds tens of thousands; one `String` per field cost five allocations and
+/// three times the memory written on the path of every pull).
+#[derive(Debug, Clone)]
+pub(crate) struct RawPull {
+    at_ms: i64,
+    ip: Option<IpAddr>,
+    head: bool,
+    blob: bool,
+    has_user: bool,
+    /// Where the repository, reference, digest and user agent end in `text` (the user's
+    /// name is the rest).
+    ends: [u16; 4],
+    text: Box<str>,
+}
+
+impl RawPull {
+    fn new(seen: &PullSeen<'_>) -> Self {
+        let user = seen.user.unwrap_or_default();
+        let parts = [
+            clip(seen.repo, MAX_FIELD),
+            clip(seen.reference, MAX_FIELD),
+            clip(seen.digest, MAX_FIELD),
+            clip(seen.user_agent, MAX_USER_AGENT),
+            clip(user, MAX_FIELD),
+        ];
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0u16; 4];
+        for (i, part) in parts.iter().enumerate() {
+            text.push_str(part);
+            if let Some(end) = ends.get_mut(i) {
+                // At most 4 × 1,024 + 512 bytes: fits.
+                *end = text.len() as u16;
+            }
+        }
+        Self {
+            at_ms: seen.at_ms,
+            ip: seen.ip,
+            head: seen.head,
+            blob: seen.blob,
+            has_user: seen.user.is_some(),
+            ends,
+            text: text.into_boxed_str(),
+        }
+    }
+
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let end = self.ends.get(i).map_or(self.text.len(), |e| *e as usize);
+        &self.text[start..end]
+    }
+
+    fn repo(&self) -> &str {
+        self.part(0)
+    }
+
+    fn reference(&self) -> &str {
+        self.part(1)
+    }
+
+    fn digest(&self) -> &str {
+        self.part(2)
+    }
+
+    fn user_agent(&self) -> &str {
+        self.part(3)
+    }
+
+    fn user(&self) -> Option<&str> {
+        self.has_user.then(|| self.part(4))
+    }
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// What `Analytics::seed` generates.
@@ -152,6 +238,9 @@ const BATCH: usize = 4_096;
 
 /// Longest user agent kept.
 const MAX_USER_AGENT: usize = 512;
+/// Longest repository name, reference, digest or user name kept (the registry's own limits
+/// are lower).
+const MAX_FIELD: usize = 1_024;
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -175,8 +264,6 @@ const CLASSIFY_RUN_EVENTS: u64 = 100_000;
 
 #[derive(Debug, Default)]
 struct Counters {
-    captured: AtomicU64,
-    dropped: AtomicU64,
     written: AtomicU64,
     write_failures: AtomicU64,
     actions: AtomicU64,
@@ -186,8 +273,8 @@ struct Counters {
 pub struct Analytics {
     db: Db,
     config: AnalyticsConfig,
-    tx: Option<mpsc::Sender<RawPull>>,
-    rx: Mutex<Option<mpsc::Receiver<RawPull>>>,
+    /// Captured events waiting for the writer (none when analytics is off).
+    queue: Option<CaptureQueue<RawPull>>,
     enricher: Enricher,
     secret: HashSecret,
     /// Signs the download links of exported reports.
@@ -197,7 +284,6 @@ pub struct Analytics {
     full: tokio::sync::Notify,
     /// The classifier's thread, started on first use.
     background: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
-    kicked: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Analytics {
@@ -280,24 +366,19 @@ impl Analytics {
             .map_err(|e| HubError::Internal(format!("the analytics secret is unusable: {e}")))?;
         let fresh: [u8; 32] = rand::random();
         let download_key = db.named_secret("analytics-download-url", &fresh).await?;
-        let (tx, rx) = if config.enabled {
-            let (tx, rx) = mpsc::channel(config.queue.max(1));
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
+        let queue = config
+            .enabled
+            .then(|| CaptureQueue::new(config.queue.max(1), BATCH));
         let analytics = Arc::new(Self {
             db,
             config,
-            tx,
-            rx: Mutex::new(rx),
+            queue,
             enricher,
             secret,
             download_key,
             counters: Counters::default(),
             full: tokio::sync::Notify::new(),
             background: Mutex::new(None),
-            kicked: std::sync::atomic::AtomicBool::new(false),
         });
         analytics.move_legacy_actions().await?;
         Ok(analytics)
@@ -348,30 +429,15 @@ impl Analytics {
     }
 
     pub fn enabled(&self) -> bool {
-        self.tx.is_some()
+        self.queue.is_some()
     }
 
     /// Records a request of a pull; never waits. A full queue drops the event (counted in
     /// `wharf_analytics_events_dropped_total`).
-    pub fn capture(&self, mut pull: RawPull) {
-        let Some(tx) = &self.tx else { return };
-        if pull.user_agent.len() > MAX_USER_AGENT {
-            let mut end = MAX_USER_AGENT;
-            while !pull.user_agent.is_char_boundary(end) {
-                end -= 1;
-            }
-            pull.user_agent.truncate(end);
-        }
-        match tx.try_send(pull) {
-            Ok(()) => {
-                self.counters.captured.fetch_add(1, Relaxed);
-                if self.queued() >= BATCH && !self.kicked.swap(true, Relaxed) {
-                    self.full.notify_one();
-                }
-            }
-            Err(_) => {
-                self.counters.dropped.fetch_add(1, Relaxed);
-            }
+    pub fn capture(&self, pull: PullSeen<'_>) {
+        let Some(queue) = &self.queue else { return };
+        if queue.push(RawPull::new(&pull)) == Pushed::Full {
+            self.full.notify_one();
         }
     }
 
@@ -392,7 +458,6 @@ impl Analytics {
                 _ = self.full.notified() => (false, Drain::Full),
                 _ = shutdown.changed() => (true, Drain::Empty),
             };
-            self.kicked.store(false, Relaxed);
             if let Err(e) = self.write_queued(drain).await {
                 tracing::warn!(error = %e, "storing pull events failed; they are dropped");
             }
@@ -413,32 +478,30 @@ impl Analytics {
     async fn write_queued(self: &Arc<Self>, drain: Drain) -> Result<usize, HubError> {
         let mut hashers = Hashers::default();
         let mut written = 0;
-        // Events still to store whatever their number (then only full batches).
-        let mut owed = match drain {
-            Drain::Full => 0,
-            Drain::Queued => self.queued(),
-            Drain::Empty => usize::MAX,
+        let Some(queue) = &self.queue else {
+            return Ok(0);
+        };
+        // Events taken from the queue and not yet stored.
+        let mut taken = match drain {
+            Drain::Full => Vec::new(),
+            Drain::Queued | Drain::Empty => queue.take(1),
         };
         loop {
-            let raw = {
-                let mut guard = self.rx.lock().unwrap_or_else(|p| p.into_inner());
-                let Some(rx) = guard.as_mut() else {
-                    return Ok(0);
-                };
-                let take = if rx.len() >= BATCH {
-                    BATCH
-                } else {
-                    owed.min(rx.len())
-                };
-                owed = owed.saturating_sub(take);
-                let mut raw = Vec::with_capacity(take);
-                while raw.len() < take {
-                    match rx.try_recv() {
-                        Ok(e) => raw.push(e),
-                        Err(_) => break,
-                    }
-                }
-                raw
+            if taken.len() < BATCH {
+                taken.extend(match drain {
+                    Drain::Full | Drain::Queued => queue.take_full(),
+                    Drain::Empty => queue.take(1),
+                });
+            }
+            if taken.len() < queue.kick_at() && matches!(drain, Drain::Full) && !taken.is_empty() {
+                // Too few to store on their own: they wait for the next run.
+                queue.put_back(std::mem::take(&mut taken));
+            }
+            let raw = if taken.len() > BATCH {
+                let rest = taken.split_off(BATCH);
+                std::mem::replace(&mut taken, rest)
+            } else {
+                std::mem::take(&mut taken)
             };
             if raw.is_empty() {
                 return Ok(written);
@@ -489,7 +552,7 @@ impl Analytics {
             Some((p, last))
                 if p.ip == r.ip
                     && p.at_ms.div_euclid(86_400_000) == day
-                    && p.user_agent == r.user_agent =>
+                    && p.user_agent() == r.user_agent() =>
             {
                 ids[IP_WEEK..].copy_from_slice(&last[IP_WEEK..]);
             }
@@ -499,19 +562,20 @@ impl Analytics {
             last.filter(|(p, _)| equal(p, r)).map(|(_, ids)| ids[k])
         };
         let strings = &mut batch.strings;
-        ids[NAMESPACE] = same(NAMESPACE, |p, r| p.repo == r.repo)
-            .unwrap_or_else(|| strings.intern(r.repo.split_once('/').map_or("", |(ns, _)| ns)));
-        ids[REPO] = same(REPO, |p, r| p.repo == r.repo).unwrap_or_else(|| strings.intern(&r.repo));
-        ids[REFERENCE] = same(REFERENCE, |p, r| p.reference == r.reference)
-            .unwrap_or_else(|| strings.intern(&r.reference));
-        ids[DIGEST] =
-            same(DIGEST, |p, r| p.digest == r.digest).unwrap_or_else(|| strings.intern(&r.digest));
+        ids[NAMESPACE] = same(NAMESPACE, |p, r| p.repo() == r.repo())
+            .unwrap_or_else(|| strings.intern(r.repo().split_once('/').map_or("", |(ns, _)| ns)));
+        ids[REPO] =
+            same(REPO, |p, r| p.repo() == r.repo()).unwrap_or_else(|| strings.intern(r.repo()));
+        ids[REFERENCE] = same(REFERENCE, |p, r| p.reference() == r.reference())
+            .unwrap_or_else(|| strings.intern(r.reference()));
+        ids[DIGEST] = same(DIGEST, |p, r| p.digest() == r.digest())
+            .unwrap_or_else(|| strings.intern(r.digest()));
         ids[METHOD] = same(METHOD, |p, r| p.head == r.head)
             .unwrap_or_else(|| strings.intern(if r.head { "HEAD" } else { "GET" }));
         ids[KIND] = same(KIND, |p, r| p.blob == r.blob)
             .unwrap_or_else(|| strings.intern(if r.blob { "blob" } else { "manifest" }));
-        ids[USER] = same(USER, |p, r| p.user == r.user)
-            .unwrap_or_else(|| strings.intern(r.user.as_deref().unwrap_or_default()));
+        ids[USER] = same(USER, |p, r| p.user() == r.user())
+            .unwrap_or_else(|| strings.intern(r.user().unwrap_or_default()));
         batch.first = batch.first.min(r.at_ms);
         batch.last = batch.last.max(r.at_ms);
         batch.events.push((r.at_ms, ids));
@@ -529,13 +593,13 @@ impl Analytics {
         let ip =
             r.ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
                 .to_canonical();
-        let ua_hash = std::hash::BuildHasher::hash_one(&batch.hasher, &r.user_agent);
+        let ua_hash = std::hash::BuildHasher::hash_one(&batch.hasher, r.user_agent());
         if let Some((ua, ids)) = batch.clients.get(&(ip, ua_hash, day))
-            && *ua == r.user_agent
+            && **ua == *r.user_agent()
         {
             return *ids;
         }
-        let c = self.client_fields(ip, &r.user_agent, datetime(r.at_ms).date(), hashers);
+        let c = self.client_fields(ip, r.user_agent(), datetime(r.at_ms).date(), hashers);
         let ids = [
             batch.strings.intern(&c.ip_week),
             batch.strings.intern(&c.ip_month),
@@ -548,7 +612,7 @@ impl Analytics {
         ];
         batch
             .clients
-            .insert((ip, ua_hash, day), (r.user_agent.clone(), ids));
+            .insert((ip, ua_hash, day), (r.user_agent().to_owned(), ids));
         ids
     }
 
@@ -837,28 +901,27 @@ impl Analytics {
 
     /// Events waiting for the writer.
     fn queued(&self) -> usize {
-        self.tx
-            .as_ref()
-            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+        self.queue.as_ref().map_or(0, CaptureQueue::len)
     }
 
     /// Counters in Prometheus' text format.
     pub fn metrics(&self) -> String {
         let c = &self.counters;
         let queued = self.queued();
+        let (captured, dropped) = self.queue.as_ref().map_or((0, 0), CaptureQueue::counts);
         let mut out = String::new();
         for (name, help, kind, value) in [
             (
                 "wharf_analytics_events_captured_total",
                 "Pull events put in the queue.",
                 "counter",
-                c.captured.load(Relaxed),
+                captured,
             ),
             (
                 "wharf_analytics_events_dropped_total",
                 "Pull events dropped because the queue was full.",
                 "counter",
-                c.dropped.load(Relaxed),
+                dropped,
             ),
             (
                 "wharf_analytics_events_written_total",
@@ -960,17 +1023,17 @@ impl Analytics {
                 _ => vec![(0, false, index.clone(), index.clone())],
             };
             for (offset, head, reference, resolved) in sequence {
-                let raw = RawPull {
+                let raw = RawPull::new(&PullSeen {
                     at_ms: at + offset,
-                    repo: repo_name.clone(),
-                    reference,
-                    digest: resolved,
+                    repo: &repo_name,
+                    reference: &reference,
+                    digest: &resolved,
                     head,
                     blob: false,
-                    user: user.clone(),
+                    user: user.as_deref(),
                     ip: Some(ip),
-                    user_agent: agent.to_owned(),
-                };
+                    user_agent: agent,
+                });
                 self.add_to_batch(&mut batch, &raw, None, &mut hashers);
             }
             if batch.events.len() >= BATCH {
@@ -1047,12 +1110,13 @@ pub fn bounds(period: &Period) -> (i64, i64, bool) {
 mod tests {
     use super::*;
 
-    fn pull(i: usize) -> RawPull {
-        RawPull {
+    fn capture(a: &Analytics, i: usize) {
+        let digest = format!("sha256:{i:064x}");
+        a.capture(PullSeen {
             at_ms: now_ms(),
-            repo: "acme/app".into(),
-            reference: "v1".into(),
-            digest: format!("sha256:{i:064x}"),
+            repo: "acme/app",
+            reference: "v1",
+            digest: &digest,
             head: false,
             blob: false,
             user: None,
@@ -1062,8 +1126,43 @@ mod tests {
                 2,
                 (i % 200) as u8,
             ))),
-            user_agent: "docker/27.5.1 go/go1.22.10".into(),
-        }
+            user_agent: "docker/27.5.1 go/go1.22.10",
+        });
+    }
+
+    #[test]
+    fn a_captured_request_keeps_every_field_and_cuts_overlong_ones_at_a_character() {
+        let agent = format!("docker/27.5.1{}", "é".repeat(400));
+        let seen = PullSeen {
+            at_ms: 7,
+            repo: "acme/app",
+            reference: "v1",
+            digest: "sha256:abc",
+            head: true,
+            blob: false,
+            user: Some("alice"),
+            ip: None,
+            user_agent: &agent,
+        };
+        let r = RawPull::new(&seen);
+        assert_eq!(
+            (r.repo(), r.reference(), r.digest(), r.user()),
+            ("acme/app", "v1", "sha256:abc", Some("alice"))
+        );
+        assert!((r.at_ms, r.head, r.blob) == (7, true, false));
+        assert_eq!(
+            r.user_agent().len(),
+            511,
+            "cut before the é that would cross 512"
+        );
+        assert!(agent.starts_with(r.user_agent()));
+        let anonymous = RawPull::new(&PullSeen {
+            user: None,
+            user_agent: "",
+            ..seen
+        });
+        assert_eq!((anonymous.user(), anonymous.user_agent()), (None, ""));
+        assert_eq!(anonymous.digest(), "sha256:abc");
     }
 
     /// Stored batches and the events in them.
@@ -1083,7 +1182,7 @@ mod tests {
             .await
             .unwrap();
         for i in 0..BATCH + 10 {
-            a.capture(pull(i));
+            capture(&a, i);
         }
         // A kick stores whole batches only: the 10 left over wait.
         assert_eq!(a.write_queued(Drain::Full).await.unwrap(), BATCH);
@@ -1092,7 +1191,7 @@ mod tests {
         assert_eq!(stored(&a).await, (1, BATCH as u64));
         // The interval stores what was queued when it began, as one batch.
         for i in 0..5 {
-            a.capture(pull(i));
+            capture(&a, i);
         }
         assert_eq!(a.write_queued(Drain::Queued).await.unwrap(), 15);
         assert_eq!(a.queued(), 0);

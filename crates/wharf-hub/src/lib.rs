@@ -6,6 +6,7 @@ mod access_tokens;
 mod accounts;
 pub mod analytics;
 mod analytics_actions;
+mod analytics_queue;
 mod analytics_reports;
 pub use analytics_reports::{PullsInPeriod, ReportChunk, ReportKind};
 mod analytics_access;

@@ -424,18 +424,17 @@ fn capture(
     if !state.analytics.enabled() {
         return;
     }
-    state.analytics.capture(wharf_hub::analytics::RawPull {
+    let user_agent = header_str(req.headers(), header::USER_AGENT).unwrap_or_default();
+    state.analytics.capture(wharf_hub::analytics::PullSeen {
         at_ms: wharf_hub::analytics::now_ms(),
-        repo: name.as_str().to_owned(),
-        reference: reference.to_owned(),
-        digest: digest.to_owned(),
+        repo: name.as_str(),
+        reference,
+        digest,
         head,
         blob,
-        user: caller.user_name().map(str::to_owned),
+        user: caller.user_name(),
         ip: super::client_ip(state, req),
-        user_agent: header_str(req.headers(), header::USER_AGENT)
-            .unwrap_or_default()
-            .to_owned(),
+        user_agent,
     });
 }
 
