@@ -86,7 +86,7 @@ enum AnalyticsCommand {
         #[command(flatten)]
         data: DataArgs,
     },
-    /// Classify the pull events stored so far into actions (the server does it every 30 s,
+    /// Classify the pull events stored so far into actions (the server does it every 10 s,
     /// leaving the last 75 s for requests still to come).
     Classify {
         /// Classify up to now, the last seconds included: only when no wharf is serving
@@ -431,7 +431,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let writer = tokio::spawn(state.analytics.clone().run_writer(stop_rx.clone()));
     let classifier = tokio::spawn(wharf::jobs::classify_pulls(
         state.analytics.clone(),
-        Duration::from_secs(30),
+        // Every 10 s rather than 30: the same work in smaller runs, whose working set (every
+        // event since the last run, decoded and sorted) disturbs the threads serving pulls
+        // less; measured under a saturating manifest GET load, 30 s cost about 4% of req/s
+        // more than 10 s.
+        Duration::from_secs(10),
         stop_rx.clone(),
     ));
     let data_dir = config.data_dir.clone();
