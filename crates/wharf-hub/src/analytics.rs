@@ -508,28 +508,34 @@ impl Analytics {
             }
             let n = raw.len();
             let this = Arc::clone(self);
-            let (encoded, kept) = tokio::task::spawn_blocking(move || {
+            let mut lent = std::mem::take(&mut hashers);
+            let built = tokio::task::spawn_blocking(move || {
                 let mut batch = BatchBuilder::default();
                 let mut previous = None;
                 for r in &raw {
-                    this.add_to_batch(&mut batch, r, previous, &mut hashers);
+                    this.add_to_batch(&mut batch, r, previous, &mut lent);
                     previous = Some(r);
                 }
-                (Self::encode_built(batch), hashers)
+                (Self::encode_built(batch), lent)
             })
             .await
-            .map_err(|e| HubError::Internal(format!("the analytics writer stopped: {e}")))?;
-            hashers = kept;
-            match self.store_encoded(encoded).await {
-                Ok(()) => {
-                    self.counters.written.fetch_add(n as u64, Relaxed);
-                    written += n;
+            .map_err(|e| HubError::Internal(format!("the analytics writer stopped: {e}")));
+            let stored = match built {
+                Ok((encoded, kept)) => {
+                    hashers = kept;
+                    self.store_encoded(encoded).await
                 }
-                Err(e) => {
-                    self.counters.write_failures.fetch_add(n as u64, Relaxed);
-                    return Err(e);
-                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = stored {
+                // This batch is lost (and counted); what was taken after it waits for the
+                // next run.
+                self.counters.write_failures.fetch_add(n as u64, Relaxed);
+                queue.put_back(taken);
+                return Err(e);
             }
+            self.counters.written.fetch_add(n as u64, Relaxed);
+            written += n;
         }
     }
 
@@ -1196,5 +1202,27 @@ mod tests {
         assert_eq!(a.write_queued(Drain::Queued).await.unwrap(), 15);
         assert_eq!(a.queued(), 0);
         assert_eq!(stored(&a).await, (2, BATCH as u64 + 15));
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_database_refuses_is_counted_lost_and_the_rest_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = wharf_db::Db::open_sqlite(&dir.path().join("wharf.db"))
+            .await
+            .unwrap();
+        let a = Analytics::open(db, AnalyticsConfig::default())
+            .await
+            .unwrap();
+        for i in 0..BATCH + 5 {
+            capture(&a, i);
+        }
+        a.db.close().await;
+        assert!(a.write_pending().await.is_err());
+        assert_eq!(a.queued(), 5, "taken after the refused batch, so kept");
+        let metrics = a.metrics();
+        assert!(
+            metrics.contains(&format!("wharf_analytics_events_lost_total {BATCH}")),
+            "{metrics}"
+        );
     }
 }
