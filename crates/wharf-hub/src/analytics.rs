@@ -1113,7 +1113,7 @@ pub fn bounds(period: &Period) -> (i64, i64, bool) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn capture(a: &Analytics, i: usize) {
@@ -1171,6 +1171,19 @@ mod tests {
         assert_eq!(anonymous.digest(), "sha256:abc");
     }
 
+    /// Analytics with its default settings on a fresh SQLite database (kept while the
+    /// directory is).
+    pub(crate) async fn open() -> (tempfile::TempDir, Arc<Analytics>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = wharf_db::Db::open_sqlite(&dir.path().join("wharf.db"))
+            .await
+            .unwrap();
+        let a = Analytics::open(db, AnalyticsConfig::default())
+            .await
+            .unwrap();
+        (dir, a)
+    }
+
     /// Stored batches and the events in them.
     async fn stored(a: &Analytics) -> (usize, u64) {
         let batches = a.db.event_batches(0, i64::MAX).await.unwrap();
@@ -1180,13 +1193,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_writer_stores_full_batches_and_leaves_a_trickle_for_its_interval() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = wharf_db::Db::open_sqlite(&dir.path().join("wharf.db"))
-            .await
-            .unwrap();
-        let a = Analytics::open(db, AnalyticsConfig::default())
-            .await
-            .unwrap();
+        let (_dir, a) = open().await;
         for i in 0..BATCH + 10 {
             capture(&a, i);
         }
@@ -1206,13 +1213,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_the_database_refuses_is_counted_lost_and_the_rest_waits() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = wharf_db::Db::open_sqlite(&dir.path().join("wharf.db"))
-            .await
-            .unwrap();
-        let a = Analytics::open(db, AnalyticsConfig::default())
-            .await
-            .unwrap();
+        let (_dir, a) = open().await;
         for i in 0..BATCH + 5 {
             capture(&a, i);
         }

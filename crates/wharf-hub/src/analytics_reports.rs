@@ -744,17 +744,6 @@ mod tests {
         assert_eq!(r.uniques.iter().filter(|u| u.grp == track).count(), 1);
     }
 
-    async fn analytics() -> (tempfile::TempDir, std::sync::Arc<Analytics>) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = wharf_db::Db::open_sqlite(&dir.path().join("wharf.db"))
-            .await
-            .unwrap();
-        let a = Analytics::open(db, crate::analytics::AnalyticsConfig::default())
-            .await
-            .unwrap();
-        (dir, a)
-    }
-
     /// `n` signed-in users at `domain` (business addresses) pulling `repo` by tag.
     fn pulls(repo: &str, users: std::ops::Range<u8>, domain: &str) -> Vec<PullActionRow> {
         users
@@ -774,7 +763,7 @@ mod tests {
 
     #[tokio::test]
     async fn technographic_and_tracked_companies_come_from_the_rollups() {
-        let (_dir, a) = analytics().await;
+        let (_dir, a) = crate::analytics::tests::open().await;
         let week = Period::week_of(datetime(1_763_942_400_000).date());
         // Twelve users pull acme/app; ten of them (three at example.com, two at gmail.com, a
         // personal domain) also pull other/db; one pulls other/cache.
@@ -878,7 +867,7 @@ mod tests {
 
     #[tokio::test]
     async fn reports_stream_as_csv_and_download_links_are_signed() {
-        let (_dir, a) = analytics().await;
+        let (_dir, a) = crate::analytics::tests::open().await;
         let week = Period::week_of(datetime(1_763_942_400_000).date());
         store(&a, &pulls("acme/app", 0..3, "")).await;
         for kind in ReportKind::ALL {
