@@ -100,9 +100,10 @@ impl Db {
             return Err(DbError::MissingReferences(missing));
         }
 
-        let inserted = sqlx::query(
+        // RETURNING gives the id in the same round trip when the manifest is new.
+        let new_id: Option<i64> = sqlx::query(
             "INSERT INTO manifests (repo_id, digest, media_type, artifact_type, subject, annotations, size, payload, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (repo_id, digest) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (repo_id, digest) DO NOTHING RETURNING id",
         )
         .bind(repo.0)
         .bind(&digest)
@@ -113,30 +114,41 @@ impl Db {
         .bind(m.payload.len() as i64)
         .bind(m.payload)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?
-        .rows_affected()
-            == 1;
-        let id: i64 = sqlx::query("SELECT id FROM manifests WHERE repo_id = $1 AND digest = $2")
-            .bind(repo.0)
-            .bind(&digest)
-            .fetch_one(&mut *tx)
-            .await?
-            .get(0);
+        .map(|r| r.get(0));
+        let inserted = new_id.is_some();
+        let id: i64 = match new_id {
+            Some(id) => id,
+            None => sqlx::query("SELECT id FROM manifests WHERE repo_id = $1 AND digest = $2")
+                .bind(repo.0)
+                .bind(&digest)
+                .fetch_one(&mut *tx)
+                .await?
+                .get(0),
+        };
         if inserted {
-            for b in m.blobs.iter().collect::<BTreeSet<_>>() {
-                sqlx::query("INSERT INTO manifest_blobs (manifest_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(id)
-                    .bind(b)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for c in m.children.iter().collect::<BTreeSet<_>>() {
-                sqlx::query("INSERT INTO manifest_refs (parent_id, child_digest) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(id)
-                    .bind(c)
-                    .execute(&mut *tx)
-                    .await?;
+            // One multi-row insert per table (500 rows per statement at most, well under
+            // either database's limit on bound parameters).
+            for (table, column, refs) in [
+                ("manifest_blobs", "(manifest_id, digest)", &m.blobs),
+                ("manifest_refs", "(parent_id, child_digest)", &m.children),
+            ] {
+                let refs: Vec<&String> = refs.iter().collect::<BTreeSet<_>>().into_iter().collect();
+                for chunk in refs.chunks(500) {
+                    let rows = (0..chunk.len())
+                        .map(|i| format!("($1, ${})", i + 2))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let sql = format!(
+                        "INSERT INTO {table} {column} VALUES {rows} ON CONFLICT DO NOTHING"
+                    );
+                    let mut q = sqlx::query(&sql).bind(id);
+                    for r in chunk {
+                        q = q.bind(r.as_str());
+                    }
+                    q.execute(&mut *tx).await?;
+                }
             }
         }
         if let Some(tag) = m.tag {
