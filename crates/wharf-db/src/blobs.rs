@@ -57,7 +57,10 @@ impl Db {
             return Ok(());
         };
         let closed = || DbError::Commit("the database is shutting down".into());
-        commits.send(job).await.map_err(|_| closed())?;
+        commits
+            .send(crate::group_commit::Job::Blob(job))
+            .await
+            .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
 

@@ -88,7 +88,7 @@ pub struct Db {
     write: AnyPool,
     backend: Backend,
     /// SQLite's group committer; PostgreSQL commits each job in its own transaction.
-    commits: Option<tokio::sync::mpsc::Sender<group_commit::BlobCommit>>,
+    commits: Option<tokio::sync::mpsc::Sender<group_commit::Job>>,
 }
 
 /// Seconds since the Unix epoch; all stored times use it.

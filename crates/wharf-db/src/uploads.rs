@@ -28,23 +28,37 @@ pub struct UploadProgress<'a> {
 }
 
 impl Db {
+    /// Records a new upload session. On SQLite it rides the group committer with the pushes'
+    /// blob commits; on PostgreSQL it is one relaxed commit (a session that a crash loses is
+    /// only restarted by its client).
     pub async fn upload_create(
         &self,
         id: &UploadId,
         repo: RepoId,
         store_state: Option<&str>,
     ) -> Result<(), DbError> {
-        let now = now();
-        self.execute_relaxed(
-            sqlx::query("INSERT INTO uploads (id, repo_id, offset_bytes, started_at, updated_at, store_state) VALUES ($1, $2, 0, $3, $4, $5)")
-                .bind(id.as_str())
-                .bind(repo.0)
-                .bind(now)
-                .bind(now)
-                .bind(store_state),
-        )
-        .await?;
-        Ok(())
+        let Some(commits) = &self.commits else {
+            self.execute_relaxed(crate::group_commit::insert_upload(
+                id.as_str(),
+                repo,
+                store_state,
+            ))
+            .await?;
+            return Ok(());
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = crate::group_commit::UploadCreate {
+            id: id.to_string(),
+            repo,
+            store_state: store_state.map(str::to_owned),
+            reply,
+        };
+        let closed = || DbError::Commit("the database is shutting down".into());
+        commits
+            .send(crate::group_commit::Job::Upload(job))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 
     pub async fn upload_get(&self, id: &UploadId) -> Result<Option<UploadRow>, DbError> {

@@ -68,7 +68,7 @@ impl Registry {
         let id = new_upload_id();
         // Row first, then bytes: a storage file without a row is an orphan the sweeper may take.
         self.db.upload_create(&id, repo_id, None).await?;
-        self.store.upload_create(&id).await?;
+        self.store.upload_create(&id);
         Ok(id)
     }
 
@@ -277,7 +277,10 @@ impl Registry {
             .ok_or_else(|| RegistryError::BlobUploadUnknown(id.to_string()))?;
         // Order: validate → move → link → remove session. A blob already stored is never
         // written again: the upload's bytes are only released.
-        if streamed.is_some() && self.db.blob_size(digest).await? == Some(size) {
+        if streamed.is_some()
+            && !self.store.commit_finds_existing()
+            && self.db.blob_size(digest).await? == Some(size)
+        {
             self.store.upload_delete(id, state).await?;
         } else {
             let placed = self

@@ -4,6 +4,7 @@
 //! The backends are a closed set, so they are an enum: `BlobStore::Fs` (a directory, the
 //! embedded default) and `BlobStore::S3` (a bucket shared by many nodes).
 
+mod append;
 mod fs;
 mod s3;
 
@@ -64,12 +65,12 @@ pub enum BlobStore {
 }
 
 impl BlobStore {
-    /// Starts an upload (its state is `None` until the first append).
-    pub async fn upload_create(&self, id: &UploadId) -> Result<(), StorageError> {
+    /// Starts an upload (its state is `None` until the first append). Nothing is stored
+    /// until bytes arrive.
+    pub fn upload_create(&self, id: &UploadId) {
         match self {
-            Self::Fs(s) => s.upload_create(id).await,
-            // Nothing exists in the bucket until bytes arrive.
-            Self::S3(_) => Ok(()),
+            Self::Fs(s) => s.upload_create(id),
+            Self::S3(_) => {}
         }
     }
 
@@ -134,15 +135,28 @@ impl BlobStore {
         match self {
             Self::Fs(s) => {
                 if verify {
-                    let actual = s.upload_digest(id, len, digest.algorithm()).await?;
+                    let actual = match &held {
+                        Some(bytes) => {
+                            let mut h = Hasher::new(digest.algorithm());
+                            h.update(bytes);
+                            h.finish()
+                        }
+                        None => s.upload_digest(id, len, digest.algorithm()).await?,
+                    };
                     if &actual != digest {
                         return Err(StorageError::DigestMismatch(actual));
                     }
                 }
-                s.upload_commit(id, len, digest).await
+                s.upload_commit(id, len, held, digest).await
             }
             Self::S3(s) => s.upload_commit(id, len, state, held, digest, verify).await,
         }
+    }
+
+    /// Whether `upload_commit` itself notices content that is already stored (and then only
+    /// releases the upload), so the caller need not ask the database first.
+    pub fn commit_finds_existing(&self) -> bool {
+        matches!(self, Self::Fs(_))
     }
 
     pub async fn upload_delete(

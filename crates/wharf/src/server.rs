@@ -13,6 +13,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// hyper's largest read from a connection (its default is about 400 KiB).
+const HTTP1_READ_BUFFER: usize = 128 * 1024;
+
 use crate::config::Config;
 
 /// The answer a plain-HTTP port gives to a TLS ClientHello. It must start with `HTTP/` so that
@@ -77,10 +80,14 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client must finish sending its request headers within this time (slow-loris bound).
+    // Reads of at most 128 KiB: each becomes one body chunk, and an upload holds a few of
+    // them in flight (see wharf-storage), so this bounds an upload's memory to about 1 MiB.
+    // Request headers must fit in it too.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(HTTP1_READ_BUFFER);
     builder
         .http2()
         .timer(TokioTimer::new())
