@@ -198,17 +198,21 @@ impl Db {
         .await?)
     }
 
-    /// About how many events happened in `[from_ms, to_ms)`: the events of every batch that
-    /// overlaps it (so a classifier run can size its span to what fits in memory).
-    pub async fn events_between(&self, from_ms: i64, to_ms: i64) -> Result<u64, DbError> {
-        let n: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(SUM(events) AS BIGINT) FROM pull_event_batches WHERE last_ms >= $1 AND first_ms < $2",
+    /// The end time and event count of the batches that end at or after `from_ms`, in the
+    /// order they end, at most `limit` of them (so a classifier run can choose a span whose
+    /// events fit in its memory).
+    pub async fn batch_ends(&self, from_ms: i64, limit: i64) -> Result<Vec<(i64, u64)>, DbError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT last_ms, events FROM pull_event_batches WHERE last_ms >= $1 ORDER BY last_ms LIMIT $2",
         )
         .bind(from_ms)
-        .bind(to_ms)
-        .fetch_one(&self.read)
+        .bind(limit)
+        .fetch_all(&self.read)
         .await?;
-        Ok(n.unwrap_or(0).max(0) as u64)
+        Ok(rows
+            .into_iter()
+            .map(|(at, n)| (at, n.max(0) as u64))
+            .collect())
     }
 
     /// When the oldest stored event happened.

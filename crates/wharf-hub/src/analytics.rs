@@ -252,15 +252,39 @@ pub fn now_ms() -> i64 {
 /// Classification trails the clock by this much, so that events other nodes are still
 /// writing (one flush interval behind) are in place before their actions are decided.
 const CLASSIFY_LAG_MS: i64 = 15_000;
-/// The shortest span a classifier run covers, however busy it was.
-const CLASSIFY_SPAN_MS: i64 = 1_000;
 /// The longest span one classifier run covers, when its events are few (a catch-up over quiet
 /// hours goes fast).
-const CLASSIFY_SPAN_MAX_MS: i64 = 65_536 * CLASSIFY_SPAN_MS;
-/// About how many events one run may hold (a run holds its events and its actions, about
-/// 70 bytes each, in memory, and writes its rollups in one transaction that other writers
-/// wait for); spans halve down to a second to stay under.
-const CLASSIFY_RUN_EVENTS: u64 = 100_000;
+const CLASSIFY_SPAN_MAX_MS: i64 = 65_536 * 1_000;
+/// About how many events one run may hold. A run holds its events and its actions in memory
+/// (about 150 bytes per event, with the sorting and the rollup), and writes its rollups in one
+/// transaction that other writers wait for. At 16,384 a run's peak stays near 3 MB.
+const CLASSIFY_RUN_EVENTS: u64 = 16_384;
+/// Batches looked at to size a run: more than a run can take, so that the cap decides.
+const CLASSIFY_SIZING_BATCHES: i64 = 256;
+
+/// Where a classifier run that begins at `start` ends, given the end time and event count of
+/// the batches that end at or after `start` (in that order): after as many whole batches as
+/// fit in `cap` events (at least one, so that every run makes progress), or at `horizon` when
+/// all of them fit.
+fn run_end(start: i64, horizon: i64, batches: &[(i64, u64)], cap: u64, listed_all: bool) -> i64 {
+    let mut to = None;
+    let mut held = 0u64;
+    for (i, &(last_ms, events)) in batches.iter().enumerate() {
+        held += events;
+        if held > cap && i > 0 {
+            break;
+        }
+        to = Some(last_ms.saturating_add(1));
+    }
+    let end = match to {
+        // Every batch fits and there are no more: everything up to the horizon.
+        Some(_) if listed_all && held <= cap => horizon,
+        Some(t) => t.max(start.saturating_add(1)),
+        None => horizon,
+    };
+    end.min(horizon)
+        .min(start.saturating_add(CLASSIFY_SPAN_MAX_MS))
+}
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -713,19 +737,10 @@ impl Analytics {
             if horizon_ms <= start {
                 return Ok(stored);
             }
-            // The longest span up to CLASSIFY_SPAN_MAX_MS whose events fit in one run's
-            // memory.
-            let mut span = CLASSIFY_SPAN_MAX_MS;
-            while span > CLASSIFY_SPAN_MS
-                && self
-                    .db
-                    .events_between(start, start.saturating_add(span))
-                    .await?
-                    > CLASSIFY_RUN_EVENTS
-            {
-                span /= 2;
-            }
-            let to = horizon_ms.min(start.saturating_add(span));
+            // A span whose events fit in one run's memory.
+            let ends = self.db.batch_ends(start, CLASSIFY_SIZING_BATCHES).await?;
+            let listed_all = (ends.len() as i64) < CLASSIFY_SIZING_BATCHES;
+            let to = run_end(start, horizon_ms, &ends, CLASSIFY_RUN_EVENTS, listed_all);
             let batches = self.db.event_batches(start, to).await?;
             let carry = state.carry;
             // Decoding, classifying and rolling up are CPU work: on the classifier's thread,
@@ -1187,8 +1202,31 @@ pub(crate) mod tests {
     /// Stored batches and the events in them.
     async fn stored(a: &Analytics) -> (usize, u64) {
         let batches = a.db.event_batches(0, i64::MAX).await.unwrap();
-        let events = a.db.events_between(0, i64::MAX).await.unwrap();
-        (batches.len(), events)
+        let ends = a.db.batch_ends(0, i64::MAX).await.unwrap();
+        assert_eq!(ends.len(), batches.len());
+        (batches.len(), ends.iter().map(|(_, n)| n).sum())
+    }
+
+    #[test]
+    fn a_classifier_run_takes_whole_batches_up_to_its_cap() {
+        let batches = [(100, 10), (150, 10), (200, 10), (300, 10)];
+        // Everything fits and nothing more is stored: up to the horizon.
+        assert_eq!(run_end(50, 1_000, &batches, 40, true), 1_000);
+        // Three batches fit in 30 events: the run ends just after the third.
+        assert_eq!(run_end(50, 1_000, &batches, 30, true), 201);
+        assert_eq!(run_end(50, 1_000, &batches, 35, true), 201);
+        // One batch over the cap still makes a run (progress).
+        assert_eq!(run_end(50, 1_000, &[(120, 500), (130, 1)], 30, true), 121);
+        // More batches than were listed: the run ends after the last one listed.
+        assert_eq!(run_end(50, 1_000, &batches, 1_000, false), 301);
+        // The horizon bounds every run; no batches at all means up to the horizon.
+        assert_eq!(run_end(50, 160, &batches, 30, true), 160);
+        assert_eq!(run_end(50, 1_000, &[], 30, true), 1_000);
+        // A quiet stretch is still cut at the longest span.
+        assert_eq!(
+            run_end(0, i64::MAX, &batches, 1_000, true),
+            CLASSIFY_SPAN_MAX_MS
+        );
     }
 
     #[tokio::test]
