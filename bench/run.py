@@ -1434,6 +1434,10 @@ def median_run(runs):
 def run_measure(s, key, fn, cfg):
     if not s.alive():
         return {"ok": False, "error": "server process is not running"}
+    # Each measure starts with no dirty page-cache data left by the one before: a server that
+    # does not fsync its writes (Distribution's blobs) would otherwise have the kernel write
+    # them back during the next measure, on whichever server runs it.
+    os.sync()
     meter = Meter(s)
     try:
         res = fn(s, cfg, meter)
