@@ -56,12 +56,7 @@ impl Db {
             tx.commit().await?;
             return Ok(());
         };
-        let closed = || DbError::Commit("the database is shutting down".into());
-        commits
-            .send(crate::group_commit::Job::Blob(job))
-            .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        crate::group_commit::submit(commits, crate::group_commit::Job::Blob(job), answer).await
     }
 
     /// Links a blob that `from` holds into `repo` (cross-repository mount). Returns the size,

@@ -48,6 +48,17 @@ impl Job {
     }
 }
 
+/// Hands a job to the committer and waits for its outcome.
+pub(crate) async fn submit(
+    commits: &mpsc::Sender<Job>,
+    job: Job,
+    answer: oneshot::Receiver<Result<(), DbError>>,
+) -> Result<(), DbError> {
+    let closed = || DbError::Commit("the database is shutting down".into());
+    commits.send(job).await.map_err(|_| closed())?;
+    answer.await.map_err(|_| closed())?
+}
+
 /// Starts the committer task; it ends when every sender is dropped.
 pub(crate) fn start(write: AnyPool) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(1024);

@@ -53,12 +53,7 @@ impl Db {
             store_state: store_state.map(str::to_owned),
             reply,
         };
-        let closed = || DbError::Commit("the database is shutting down".into());
-        commits
-            .send(crate::group_commit::Job::Upload(job))
-            .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        crate::group_commit::submit(commits, crate::group_commit::Job::Upload(job), answer).await
     }
 
     pub async fn upload_get(&self, id: &UploadId) -> Result<Option<UploadRow>, DbError> {
