@@ -139,10 +139,7 @@ async fn write_jobs(
     Ok(())
 }
 
-pub(crate) async fn create_upload(
-    conn: &mut AnyConnection,
-    job: &UploadCreate,
-) -> Result<(), DbError> {
+async fn create_upload(conn: &mut AnyConnection, job: &UploadCreate) -> Result<(), DbError> {
     insert_upload(&job.id, job.repo, job.store_state.as_deref())
         .execute(conn)
         .await?;

@@ -149,8 +149,8 @@ type ConnectFuture<'c> =
 /// 8 MiB page cache (with the default 2 MiB, inserts into the analytics rollups' large
 /// indexes re-read most pages from the kernel; 64 MiB classified faster, about 41,000 seeded
 /// events/s against 36,000, but stayed resident under pull load), and its statement journals
-/// in memory (each
-/// multi-row insert inside a transaction keeps one, which on disk cost a write per page).
+/// in memory (each multi-row insert inside a transaction keeps one, which on disk cost a
+/// write per page).
 fn sqlite_pragmas(
     conn: &mut AnyConnection,
     _meta: PoolConnectionMetadata,

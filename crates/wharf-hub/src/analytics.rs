@@ -2,8 +2,9 @@
 //!
 //! Capture never makes a pull wait: the registry hands each pull request to `capture`, which
 //! puts it in a bounded queue (`analytics_queue::CaptureQueue`, a shard per thread; when it
-//! is full the event is dropped and counted). A writer task drains the queue every `flush_interval`, parses the user agent,
-//! enriches the address from the operator's offline data files, replaces it by its weekly
+//! is full the event is dropped and counted). A writer task drains the queue every
+//! `flush_interval` (and whenever a shard is full enough for a batch), parses the user agent, enriches the
+//! address from the operator's offline data files, replaces it by its weekly
 //! and monthly keyed hashes, and stores the batch in one transaction. What a crash can lose
 //! is bounded: the events still queued (at most `queue` of them, about one interval's worth).
 //!

@@ -2,8 +2,9 @@
 //! as many as cores), each thread that serves requests pushing into its own, a mutex no other
 //! thread takes but the writer emptying it a few times a second, so recording an event is an
 //! uncontended lock and a push. `put_back` may leave the queue over its capacity by what it
-//! returns (less than one batch, or what followed a batch the database refused). One queue shared by every thread (a tokio channel) cost 0.8 µs of CPU per
-//! event on this machine's two cores, in the atomics both cores fight over for every send:
+//! returns (less than one batch, or what followed a batch the database refused). One queue
+//! shared by every thread (a tokio channel) cost 0.8 µs of CPU per event on this machine's
+//! two cores, in the atomics both cores fight over for every send:
 //! 7% of a cached manifest GET.
 
 use std::sync::Mutex;

@@ -66,9 +66,9 @@ impl Registry {
     pub async fn upload_start(&self, repo: &RepoName) -> Result<UploadId> {
         let repo_id = self.ensure_repo(repo).await?;
         let id = new_upload_id();
-        // Row first, then bytes: a storage file without a row is an orphan the sweeper may take.
+        // Row first, then bytes (the first append creates them in storage): a storage file
+        // without a row is an orphan the sweeper may take.
         self.db.upload_create(&id, repo_id, None).await?;
-        self.store.upload_create(&id);
         Ok(id)
     }
 

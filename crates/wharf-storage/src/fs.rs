@@ -72,10 +72,6 @@ impl FsStore {
             .join(hex)
     }
 
-    /// Starts an upload. Its file is created by the first bytes (or the commit of an empty
-    /// upload), so a session that only ever receives one small monolithic body never has one.
-    pub(crate) fn upload_create(&self, _id: &UploadId) {}
-
     #[expect(
         clippy::too_many_arguments,
         reason = "mirrors BlobStore::upload_append, one argument per part of the request"
@@ -111,18 +107,7 @@ impl FsStore {
         };
         let writer =
             tokio::task::spawn_blocking(move || -> Result<(u64, Option<Hasher>), StorageError> {
-                let mut file = match OpenOptions::new().write(true).open(&path) {
-                    Ok(f) => f,
-                    // The session row can outlive a file lost before the first write; an empty
-                    // upload is recreated, a non-empty one is gone.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && offset == 0 => {
-                        File::create(&path).map_err(io_err(&path))?
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(StorageError::UploadMissing(id));
-                    }
-                    Err(e) => return Err(io_err(&path)(e)),
-                };
+                let mut file = open_for_write(&path, &id, offset == 0)?;
                 let on_disk = file.metadata().map_err(io_err(&path))?.len();
                 if on_disk < offset {
                     return Err(StorageError::UploadMissing(id));
@@ -273,17 +258,7 @@ impl FsStore {
                     file.write_all(&bytes).map_err(io_err(&from))?;
                     file
                 }
-                None => match OpenOptions::new().write(true).open(&from) {
-                    Ok(file) => file,
-                    // An upload that never received a byte has no file.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && len == 0 => {
-                        File::create(&from).map_err(io_err(&from))?
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(StorageError::UploadMissing(id));
-                    }
-                    Err(e) => return Err(io_err(&from)(e)),
-                },
+                None => open_for_write(&from, &id, len == 0)?,
             };
             if file.metadata().map_err(io_err(&from))?.len() != len {
                 file.set_len(len).map_err(io_err(&from))?;
@@ -437,6 +412,21 @@ impl FsStore {
             Err(e) => Err(io_err(&path)(e)),
         })
         .await
+    }
+}
+
+/// Opens an upload's file for writing. An upload has no file until its first bytes arrive, so
+/// a missing file is created when the upload is still `empty`; otherwise its bytes are gone.
+fn open_for_write(path: &Path, id: &UploadId, empty: bool) -> Result<File, StorageError> {
+    match OpenOptions::new().write(true).open(path) {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && empty => {
+            File::create(path).map_err(io_err(path))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(StorageError::UploadMissing(id.clone()))
+        }
+        Err(e) => Err(io_err(path)(e)),
     }
 }
 

@@ -65,18 +65,10 @@ pub enum BlobStore {
 }
 
 impl BlobStore {
-    /// Starts an upload (its state is `None` until the first append). Nothing is stored
-    /// until bytes arrive.
-    pub fn upload_create(&self, id: &UploadId) {
-        match self {
-            Self::Fs(s) => s.upload_create(id),
-            Self::S3(_) => {}
-        }
-    }
-
     /// Writes `body` into the upload starting at `offset` (anything stored past `offset` is
     /// dropped first), hashing as it goes when `hasher` is given. At most `limit` bytes in all.
-    /// `state` is what the previous append (or `upload_create`) returned; `size_hint` the
+    /// `state` is what the previous append returned (`None` for the first: nothing is stored
+    /// for an upload until its first bytes arrive); `size_hint` the
     /// body's announced length, when known; `last` says the caller finishes the upload next.
     #[expect(
         clippy::too_many_arguments,

@@ -58,7 +58,6 @@ async fn append(
 async fn suite(store: BlobStore) {
     // Appends hash as they go and commit under the content address.
     let u = id(1);
-    store.upload_create(&u);
     let a = append(
         &store,
         &u,
@@ -119,7 +118,6 @@ async fn suite(store: BlobStore) {
     // An interrupted request's bytes are not part of the session: the next append starts
     // from the recorded offset and state.
     let u2 = id(2);
-    store.upload_create(&u2);
     let first = append(&store, &u2, 0, None, &[b"abc"], None, None).await;
     let _interrupted = append(
         &store,
@@ -206,7 +204,6 @@ async fn suite(store: BlobStore) {
     // A last chunk may be held back and committed at once; committing the same content twice
     // is harmless; deleting is idempotent.
     let u3 = id(3);
-    store.upload_create(&u3);
     let last = store
         .upload_append(
             &u3,
@@ -293,7 +290,6 @@ async fn s3_upload_continues_on_another_node() {
         .map(|i| (i % 251) as u8)
         .collect();
     let u = id(7);
-    a.upload_create(&u);
     let (one, rest) = data.split_at(3 << 20);
     let (two, three) = rest.split_at(6 << 20);
     let s1 = append(
@@ -362,7 +358,6 @@ async fn large_blob_streams_without_buffering_whole() {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::Fs(FsStore::open(dir.path()).unwrap());
     let u = id(9);
-    store.upload_create(&u);
     let chunk = Bytes::from(vec![0xabu8; 1 << 20]);
     let items: Vec<std::io::Result<Bytes>> = (0..32).map(|_| Ok(chunk.clone())).collect();
     let a = store
@@ -412,7 +407,6 @@ async fn s3_uploads_share_a_bounded_part_memory() {
         tasks.push(tokio::spawn(async move {
             let data: Vec<u8> = (0..12u32 << 20).map(|i| (i as u8) ^ n).collect();
             let u = id(0x40 + n);
-            store.upload_create(&u);
             let chunks: Vec<&[u8]> = data.chunks(256 << 10).collect();
             let a = store
                 .upload_append(

@@ -13,10 +13,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::config::Config;
+
 /// hyper's largest read from a connection (its default is about 400 KiB).
 const HTTP1_READ_BUFFER: usize = 128 * 1024;
-
-use crate::config::Config;
 
 /// The answer a plain-HTTP port gives to a TLS ClientHello. It must start with `HTTP/` so that
 /// Go clients report "server gave HTTP response to HTTPS client" and fall back to HTTP.
